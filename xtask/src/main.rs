@@ -1,0 +1,2 @@
+//! kaifang's project automation (`cargo xtask <command>`).
+fn main() {}
