@@ -80,7 +80,7 @@ pub fn expand_in_place(buf: &mut [u8], len: usize, case: HexCase) -> Result<&str
 /// On `Err` the content of `out` is unspecified, and the error says what was wrong and where.
 pub fn decode_to_slice<'a>(hex: &str, out: &'a mut [u8]) -> Result<&'a [u8], Error> {
     let hex = hex.as_bytes();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(Error::OddHexLength { len: hex.len() });
     }
     let needed = hex.len() / 2;
@@ -95,7 +95,7 @@ pub fn decode_to_slice<'a>(hex: &str, out: &'a mut [u8]) -> Result<&'a [u8], Err
 
 /// Decodes hex in place: `buf` holds ASCII hex and, on success, its first half holds the bytes.
 pub fn decode_in_place(buf: &mut [u8]) -> Result<&mut [u8], Error> {
-    if buf.len() % 2 != 0 {
+    if !buf.len().is_multiple_of(2) {
         return Err(Error::OddHexLength { len: buf.len() });
     }
     // Validate first so that an error leaves the buffer unchanged.

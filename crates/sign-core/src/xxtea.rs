@@ -159,7 +159,7 @@ pub fn decrypt_block(key: &XxteaKey, block: &mut [u8]) -> Result<(), Error> {
 }
 
 fn check_block_len(len: usize) -> Result<(), Error> {
-    if len % 4 != 0 {
+    if !len.is_multiple_of(4) {
         Err(Error::CiphertextNotWordAligned { len })
     } else if len < 8 {
         Err(Error::CiphertextTooShort { len })
