@@ -181,7 +181,11 @@ mod tests {
     #[test]
     fn debug_is_redacted() {
         let s = SecretString::new("MARKER-SECRET-123");
-        let dbg = format!("{s:?} {:?} {:?}", AccessToken::new("MARKER-A"), RefreshToken::new("MARKER-R"));
+        let dbg = format!(
+            "{s:?} {:?} {:?}",
+            AccessToken::new("MARKER-A"),
+            RefreshToken::new("MARKER-R")
+        );
         assert!(!dbg.contains("MARKER"), "{dbg}");
         assert!(dbg.contains("len=17"));
         assert!(dbg.contains("AccessToken([redacted] len=8)"));
