@@ -214,58 +214,75 @@ fn load(word: &[u8; 4]) -> u32 {
     u32::from_le_bytes(*word)
 }
 
-/// Encrypts at least two words. Each word is read once per round: the value that becomes `y`
-/// at position `p` is carried to position `p + 1` as the word being updated.
+/// Encrypts at least two words in place.
+///
+/// Each round walks the words with an iterator (no index arithmetic, so no bounds checks): the
+/// right neighbour `y` of word `p` is read once and carried over as the word updated next, and
+/// the last word's right neighbour is the first word as updated in this round.
 fn encrypt_words(v: &mut [[u8; 4]], k: &[u32; 4]) {
     let n = v.len();
-    let Some(last) = n.checked_sub(1) else { return };
     if n < 2 {
         return;
     }
     let rounds = 6 + 52 / n;
     let mut sum = 0u32;
-    let mut z = load(&v[last]);
+    let mut z = v.last().map_or(0, load);
     for _ in 0..rounds {
         sum = sum.wrapping_add(DELTA);
         let e = ((sum >> 2) & 3) as usize;
-        let mut current = load(&v[0]);
-        for p in 0..last {
-            let y = load(&v[p + 1]);
+        let mut words = v.iter_mut();
+        let Some(mut slot) = words.next() else { return };
+        let mut current = load(slot);
+        let mut first = 0;
+        let mut p = 0;
+        for next in words {
+            let y = load(next);
             let x = current.wrapping_add(mx(sum, y, z, p, e, k));
-            v[p] = x.to_le_bytes();
+            *slot = x.to_le_bytes();
+            if p == 0 {
+                first = x;
+            }
             z = x;
             current = y;
+            slot = next;
+            p += 1;
         }
-        let y = load(&v[0]);
-        let x = current.wrapping_add(mx(sum, y, z, last, e, k));
-        v[last] = x.to_le_bytes();
+        let x = current.wrapping_add(mx(sum, first, z, p, e, k));
+        *slot = x.to_le_bytes();
         z = x;
     }
 }
 
-/// Decrypts at least two words (the inverse of [`encrypt_words`]).
+/// Decrypts at least two words in place (the inverse of [`encrypt_words`]), walking backwards.
 fn decrypt_words(v: &mut [[u8; 4]], k: &[u32; 4]) {
     let n = v.len();
-    let Some(last) = n.checked_sub(1) else { return };
     if n < 2 {
         return;
     }
     let rounds = 6 + 52 / n;
     let mut sum = (rounds as u32).wrapping_mul(DELTA);
-    let mut y = load(&v[0]);
+    let mut y = v.first().map_or(0, load);
     for _ in 0..rounds {
         let e = ((sum >> 2) & 3) as usize;
-        let mut current = load(&v[last]);
-        for p in (1..=last).rev() {
-            let z = load(&v[p - 1]);
+        let mut words = v.iter_mut().rev();
+        let Some(mut slot) = words.next() else { return };
+        let mut current = load(slot);
+        let mut p = n - 1;
+        let mut new_last = 0;
+        for prev in words {
+            let z = load(prev);
             let x = current.wrapping_sub(mx(sum, y, z, p, e, k));
-            v[p] = x.to_le_bytes();
+            *slot = x.to_le_bytes();
+            if p == n - 1 {
+                new_last = x;
+            }
             y = x;
             current = z;
+            slot = prev;
+            p -= 1;
         }
-        let z = load(&v[last]);
-        let x = current.wrapping_sub(mx(sum, y, z, 0, e, k));
-        v[0] = x.to_le_bytes();
+        let x = current.wrapping_sub(mx(sum, y, new_last, 0, e, k));
+        *slot = x.to_le_bytes();
         y = x;
         sum = sum.wrapping_sub(DELTA);
     }
