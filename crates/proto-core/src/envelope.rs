@@ -70,9 +70,32 @@ pub fn decode_value<T: DeserializeOwned>(value: &Value, body: &[u8]) -> Result<T
 
 fn decode_error(e: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> Error {
     let path = e.path().to_string();
-    // serde_json appends "at line L column C" which is noise next to the path; keep it anyway:
-    // it helps for syntax errors, where the path is `.`.
-    Error::decode(path, e.inner().to_string(), body)
+    let field = path.rsplit('.').next().unwrap_or("");
+    let message = scrub_quoted(&e.inner().to_string(), crate::redact::is_sensitive(field));
+    Error::decode(path, message, body)
+}
+
+/// serde messages quote the offending value (`invalid type: string "…", expected u64`). Redact
+/// quoted values when the field is sensitive, or when they look like a credential (16 bytes or
+/// more): short values such as `"soon"` stay, since they are what makes the message useful.
+fn scrub_quoted(msg: &str, always: bool) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        let inner = &after[..close];
+        out.push_str(&rest[..=open]);
+        if always || inner.len() >= 16 {
+            out.push_str(&crate::redact::placeholder(inner.len()));
+        } else {
+            out.push_str(inner);
+        }
+        out.push('"');
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The first of `keys` present in `map` (for fields with several spellings when
@@ -379,6 +402,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!e.to_string().contains("MARKER"));
+        assert!(e.to_string().contains(r#""soon""#), "{e}");
         assert!(decode_json::<Outer>(b"{} trailing").is_err());
+        // A credential-like value in a wrongly typed field is not echoed by the serde message.
+        let body = br#"{"data":{"expiresIn":"MARKER-0123456789abcdef"}}"#;
+        let Error::Decode { message, .. } = decode_json::<Outer>(body).unwrap_err() else {
+            panic!()
+        };
+        assert!(!message.contains("MARKER"), "{message}");
     }
 }
