@@ -1,2 +1,149 @@
 //! kaifang's project automation (`cargo xtask <command>`).
-fn main() {}
+//!
+//! Standard library only. Every command returns a [`Result`]; `main` prints the error and exits
+//! nonzero, so the commands can be chained in scripts and CI (`.ci/run` runs `cargo xtask ci`).
+//!
+//! Commands:
+//! - `nostd`: the link-based `no_std` proof for `kaifang-sign-core` (see [`nostd`]).
+//! - `ci`: everything CI checks, in CI's order (see [`ci`]).
+
+mod ci;
+mod nostd;
+mod process;
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Why a command failed: a usage mistake (exit code 2) or a failed step (exit code 1).
+#[derive(Debug, PartialEq, Eq)]
+enum Error {
+    /// The command line was wrong; the message says how.
+    Usage(String),
+    /// A command ran and failed; the message says what and, where possible, why.
+    Failed(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg) | Error::Failed(msg) => f.write_str(msg),
+        }
+    }
+}
+
+/// The result type of every command.
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `cargo xtask help`.
+const USAGE: &str = "\
+Usage: cargo xtask <command> [options]
+
+Commands:
+  nostd              Prove that kaifang-sign-core links without std or alloc: build the
+                     #![no_std] staticlib in xtask/nostd-check calling every public function,
+                     and require that its std and alloc canaries FAIL to build.
+  ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, test, nostd, doc, deny,
+                     bench --no-run. Stops at the first failure. --skip-deny skips cargo-deny
+                     (otherwise it must be installed: cargo install --locked cargo-deny).
+  help               Print this help.
+";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    /// `cargo xtask nostd`.
+    Nostd,
+    /// `cargo xtask ci`, with the options it takes.
+    Ci(ci::Options),
+    /// `cargo xtask help` (also `-h`, `--help`, and no command at all).
+    Help,
+}
+
+/// Parses the arguments after the program name.
+fn parse_args(args: &[String]) -> Result<Command> {
+    let Some((command, rest)) = args.split_first() else {
+        return Ok(Command::Help);
+    };
+    let command = match command.as_str() {
+        "help" | "-h" | "--help" => Command::Help,
+        "nostd" => Command::Nostd,
+        "ci" => {
+            let mut options = ci::Options::default();
+            for arg in rest {
+                match arg.as_str() {
+                    "--skip-deny" => options.skip_deny = true,
+                    other => {
+                        return Err(Error::Usage(format!("`ci` does not take `{other}`")));
+                    }
+                }
+            }
+            return Ok(Command::Ci(options));
+        }
+        other => return Err(Error::Usage(format!("unknown command `{other}`"))),
+    };
+    match rest.first() {
+        Some(extra) => Err(Error::Usage(format!(
+            "`{command}` takes no arguments (got `{extra}`)",
+            command = args[0]
+        ))),
+        None => Ok(command),
+    }
+}
+
+/// Runs one parsed command.
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Command::Nostd => nostd::run(),
+        Command::Ci(options) => ci::run(&options),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&args).and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Usage(msg)) => {
+            eprintln!("error: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Error::Failed(msg)) => {
+            eprintln!("\nerror: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command> {
+        parse_args(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn commands_and_options() {
+        assert_eq!(parse(&[]), Ok(Command::Help));
+        assert_eq!(parse(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse(&["nostd"]), Ok(Command::Nostd));
+        assert_eq!(
+            parse(&["ci"]),
+            Ok(Command::Ci(ci::Options { skip_deny: false }))
+        );
+        assert_eq!(
+            parse(&["ci", "--skip-deny"]),
+            Ok(Command::Ci(ci::Options { skip_deny: true }))
+        );
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors() {
+        assert!(matches!(parse(&["bench"]), Err(Error::Usage(_))));
+        assert!(matches!(parse(&["ci", "--fast"]), Err(Error::Usage(_))));
+        assert!(matches!(parse(&["nostd", "x"]), Err(Error::Usage(_))));
+    }
+}

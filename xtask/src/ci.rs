@@ -1,0 +1,211 @@
+//! `cargo xtask ci`: every check CI runs, in CI's order, so that developers can run the same
+//! thing locally. `.ci/run` installs the tools and then calls this.
+//!
+//! Steps: fmt, clippy (`-D warnings`), tests, the `no_std` proof, docs (`-D warnings`),
+//! cargo-deny (licences, bans, sources; never advisories, which need the network) and building
+//! the benchmarks. Each step prints a header and its duration; the first failure stops the run.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::process::{self, format_duration};
+use crate::{Error, Result, nostd};
+
+/// Options of `cargo xtask ci`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// Skip `cargo deny` instead of failing when cargo-deny is not installed.
+    pub(crate) skip_deny: bool,
+}
+
+/// What a step does.
+enum Action {
+    /// A cargo command with extra environment variables.
+    Cargo {
+        /// The arguments after `cargo`.
+        args: &'static [&'static str],
+        /// Environment variables set for this command only.
+        env: &'static [(&'static str, &'static str)],
+    },
+    /// `cargo xtask nostd`, called in-process.
+    Nostd,
+    /// `cargo deny check licenses bans sources`, if cargo-deny is installed.
+    Deny,
+}
+
+/// One CI step.
+struct Step {
+    /// The step's name in headers and the summary.
+    name: &'static str,
+    /// What it runs.
+    action: Action,
+}
+
+/// The arguments of the cargo-deny step (advisories are left out: they need the network).
+const DENY_ARGS: &[&str] = &["deny", "check", "licenses", "bans", "sources"];
+
+/// The steps, in order. `.ci/run` relies on this list being the whole of CI.
+const STEPS: &[Step] = &[
+    Step {
+        name: "fmt",
+        action: Action::Cargo {
+            args: &["fmt", "--all", "--check"],
+            env: &[],
+        },
+    },
+    Step {
+        name: "clippy",
+        action: Action::Cargo {
+            args: &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            env: &[],
+        },
+    },
+    Step {
+        name: "test",
+        action: Action::Cargo {
+            args: &["test", "--workspace"],
+            env: &[],
+        },
+    },
+    Step {
+        name: "nostd",
+        action: Action::Nostd,
+    },
+    Step {
+        name: "doc",
+        action: Action::Cargo {
+            args: &["doc", "--workspace", "--no-deps"],
+            env: &[("RUSTDOCFLAGS", "-D warnings")],
+        },
+    },
+    Step {
+        name: "deny",
+        action: Action::Deny,
+    },
+    Step {
+        name: "bench (build only)",
+        action: Action::Cargo {
+            args: &["bench", "--workspace", "--no-run"],
+            env: &[],
+        },
+    },
+];
+
+/// Runs every step in order, stopping at the first failure.
+pub(crate) fn run(options: &Options) -> Result<()> {
+    let root = process::repo_root()?;
+    let total = Instant::now();
+    let mut done: Vec<(&str, Duration, &str)> = Vec::new();
+    for (i, step) in STEPS.iter().enumerate() {
+        let description = describe(step);
+        println!(
+            "\n==> [{}/{}] {}: {description}",
+            i + 1,
+            STEPS.len(),
+            step.name
+        );
+        let start = Instant::now();
+        let outcome = match &step.action {
+            Action::Cargo { args, env } => {
+                let mut cmd = process::cargo();
+                cmd.current_dir(&root).args(*args).envs(env.iter().copied());
+                process::run_inherit(&mut cmd).map(|()| "ok")
+            }
+            Action::Nostd => nostd::run().map(|()| "ok"),
+            Action::Deny => deny(&root, options),
+        };
+        let elapsed = start.elapsed();
+        match outcome {
+            Ok(result) => {
+                println!(
+                    "<== {}: {result} in {}",
+                    step.name,
+                    format_duration(elapsed)
+                );
+                done.push((step.name, elapsed, result));
+            }
+            Err(err) => {
+                return Err(Error::Failed(format!(
+                    "CI step {}/{} `{}` failed after {} (steps after it did not run):\n{err}",
+                    i + 1,
+                    STEPS.len(),
+                    step.name,
+                    format_duration(elapsed)
+                )));
+            }
+        }
+    }
+    println!(
+        "\nci: all steps passed in {}",
+        format_duration(total.elapsed())
+    );
+    for (name, elapsed, result) in done {
+        println!("  {name:<20} {result:<8} {:>8}", format_duration(elapsed));
+    }
+    Ok(())
+}
+
+/// The command line a step runs, for its header.
+fn describe(step: &Step) -> String {
+    match &step.action {
+        Action::Cargo { args, env } => {
+            let mut cmd = Command::new("cargo");
+            cmd.args(*args).envs(env.iter().copied());
+            process::display(&cmd)
+        }
+        Action::Nostd => "cargo xtask nostd".to_owned(),
+        Action::Deny => format!("cargo {}", DENY_ARGS.join(" ")),
+    }
+}
+
+/// The cargo-deny step: runs it if installed; otherwise fails, or skips with `--skip-deny`.
+fn deny(root: &std::path::Path, options: &Options) -> Result<&'static str> {
+    let version = process::run_captured(process::cargo().args(["deny", "--version"]))
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    let Some(version) = version else {
+        if options.skip_deny {
+            println!("cargo-deny is not installed; skipped (--skip-deny)");
+            return Ok("skipped");
+        }
+        return Err(Error::Failed(
+            "cargo-deny is not installed. Install it with `cargo install --locked cargo-deny` \
+             (.ci/run pins the version CI uses), or pass --skip-deny to skip this step."
+                .to_owned(),
+        ));
+    };
+    println!("using {version}");
+    let mut cmd = process::cargo();
+    cmd.current_dir(root).args(DENY_ARGS);
+    process::run_inherit(&mut cmd).map(|()| "ok")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_cis_steps_in_order() {
+        let described: Vec<String> = STEPS.iter().map(describe).collect();
+        assert_eq!(
+            described,
+            [
+                "cargo fmt --all --check",
+                "cargo clippy --workspace --all-targets -- -D warnings",
+                "cargo test --workspace",
+                "cargo xtask nostd",
+                "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",
+                "cargo deny check licenses bans sources",
+                "cargo bench --workspace --no-run",
+            ]
+        );
+    }
+}
