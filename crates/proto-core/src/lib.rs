@@ -16,6 +16,7 @@
 //! | [`redact`] | redaction of URLs, queries, forms, JSON, text, headers; body snippets |
 //! | [`explain`] | `Explain`: the steps of a signature with secrets elided |
 //! | [`lifecycle`] | refresh policy, single-flight slot, lock-free reader, stores, retry-once |
+//! | [`transport`] | what both transports share: config, request/response steps, body limit, error mapping |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -68,5 +69,6 @@ pub mod lifecycle;
 pub mod redact;
 pub mod secret;
 pub mod token;
+pub mod transport;
 
 pub use error::{Error, ErrorClass};
