@@ -25,6 +25,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use kaifang_proto_core::Error;
 use kaifang_proto_core::context::Context;
 use kaifang_proto_core::error::PlatformError;
 use kaifang_proto_core::exchange::Exchange;
@@ -32,7 +33,6 @@ use kaifang_proto_core::explain::Explain;
 use kaifang_proto_core::lifecycle::{Plan, TokenExchange, TokenKey, TokenSource};
 use kaifang_proto_core::secret::SecretString;
 use kaifang_proto_core::token::Token;
-use kaifang_proto_core::{Error, redact};
 use kaifang_sign_core::zhiyun::{basic_authorization, basic_authorization_len};
 
 use crate::codes::{self, LOGIN_REQUIRED, OAuthErrorCode, PLATFORM, local_error};
@@ -340,10 +340,12 @@ pub struct AuthorizeRequest {
 
 impl fmt::Debug for AuthorizeRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The state is in the query: show the endpoint only.
+        let endpoint = self.url.split('?').next().unwrap_or_default();
         f.debug_struct("AuthorizeRequest")
-            .field("url", &redact::url(&self.url))
+            .field("endpoint", &endpoint)
             .field("state", &"[redacted]")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -188,7 +188,6 @@ impl Tenant {
             GrantType::ClientCredentials => {
                 let scope = grant_scope(params.get("scope"), &client.scope)?;
                 self.issue(store, ctx, client, None, scope, grant, false)
-                    .map(|t| t.with_grant(grant))
             }
             GrantType::AuthorizationCode => self.grant_code(store, ctx, client, &params),
             GrantType::Password => self.grant_password(store, ctx, client, &params),
