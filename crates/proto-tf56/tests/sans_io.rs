@@ -771,3 +771,22 @@ fn config_validation() {
     assert_eq!(cfg.client_auth, ClientAuth::BasicAuth);
     assert_eq!(cfg.gateway_prefix, "/openGateway");
 }
+
+#[test]
+fn tenant_from_config() {
+    let tenant: Tenant = serde_json::from_str(
+        r#"{"clients":[{"client_id":"9","secret":"s9","scope":["open-demo"],"grants":["client_credentials"]}],
+            "lifetimes":{"client_credentials":60},"invalid_token_style":"gateway"}"#,
+    )
+    .unwrap();
+    assert_eq!(tenant.lifetimes.client_credentials, 60);
+    assert_eq!(tenant.lifetimes.authorization_code, 25_200);
+    assert_eq!(tenant.invalid_token_style, InvalidTokenStyle::Gateway);
+    let mut w = World::with_tenant(tenant);
+    let app = Tf56::new(Tf56Config::new("9", "s9")).unwrap();
+    let token = w
+        .run(&TokenRequest::new(&app, Grant::ClientCredentials).unwrap())
+        .unwrap();
+    assert_eq!(token.ttl(), Duration::from_secs(60));
+    assert!(serde_json::from_str::<Tenant>(r#"{"nope":1}"#).is_err());
+}
