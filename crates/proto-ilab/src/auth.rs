@@ -581,7 +581,9 @@ impl IlabSession {
 ///   [`codes::client::new_ticket_needed`]: the user must click 我要做实验 again.
 /// * [`Plan::UseRefreshToken`] refreshes with the **original** token's refresh value while the
 ///   rules allow (two refreshes), else answers the rule's error (class `BadRequest`, so the
-///   lifecycle falls back to the full grant, which needs a new ticket).
+///   lifecycle falls back to the full grant, which needs a new ticket). A source that did not
+///   see the login (the token came from a shared store) sends the refresh value given and lets
+///   the platform apply the rules; a refusal 5 or 6 ends the refreshes here too.
 ///
 /// Key: `ilab / {appid}/{un or ticket id} / access`.
 pub struct IlabTokens {
@@ -671,10 +673,11 @@ impl TokenSource for IlabTokens {
     fn exchange(&self, plan: &Plan) -> Result<TokenExchange<'_>, Error> {
         let state = self.lock()?;
         match plan {
-            Plan::UseRefreshToken(_) => {
-                let Some(original) = state.original.clone() else {
-                    return Err(codes::client::refreshed_not_refreshable());
-                };
+            Plan::UseRefreshToken(given) => {
+                // Without a lineage here (the token came from a shared store, logged in by
+                // another instance), send the value given and let the platform apply the rules:
+                // its refusals (5, 6) are typed and end the refresh attempts too.
+                let original = state.original.clone().unwrap_or_else(|| given.clone());
                 if state.used >= MAX_REFRESHES {
                     return Err(codes::client::refresh_limit_reached(state.used));
                 }
@@ -748,10 +751,23 @@ impl Exchange for Tracked<'_> {
                 Ok(t.token)
             }
             Step::Refresh(r) => {
-                let t = r.parse(ctx, resp)?;
+                let answer = r.parse(ctx, resp);
                 let mut s = self.source.lock()?;
-                s.used = s.used.max(r.number);
-                Ok(t.token)
+                match &answer {
+                    Ok(_) => s.used = s.used.max(r.number),
+                    Err(e) => {
+                        if matches!(
+                            codes::kind_of(e, Endpoint::Refresh),
+                            Some(
+                                codes::Kind::RefreshLimitReached
+                                    | codes::Kind::RefreshedTokenNotRefreshable
+                            )
+                        ) {
+                            s.used = MAX_REFRESHES;
+                        }
+                    }
+                }
+                Ok(answer?.token)
             }
         }
     }

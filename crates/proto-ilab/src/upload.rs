@@ -756,8 +756,9 @@ impl Exchange for DataUploadRequest {
     }
 }
 
-/// A report file to upload (实验报告), validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A report file to upload (实验报告), validated. `Debug` shows the file's length, not its
+/// bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Attachment {
     /// The record id of the score upload.
     pub origin_id: String,
@@ -769,6 +770,18 @@ pub struct Attachment {
     pub remarks: String,
     /// The file's bytes.
     pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("origin_id", &self.origin_id)
+            .field("filename", &self.filename)
+            .field("title", &self.title)
+            .field("remarks", &self.remarks)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl Attachment {

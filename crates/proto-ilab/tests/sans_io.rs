@@ -932,3 +932,103 @@ fn lifetimes_are_configurable_for_tests() {
     assert_eq!(rec.kind, TokenKind::Access);
     assert_eq!(rec.expires_at_ms, (NOW / 1000 + 60) * 1000);
 }
+
+#[test]
+fn ilabx_refresh_sends_the_original_access_token() {
+    let mut p = Platform::new(Profile::IlabX, "105348", "secret");
+    p.register(V2_TICKET, "105348", NOW + 60_000);
+    let app = Ilab::new(IlabConfig::new(ADDR, "105348", "secret").profile(Profile::IlabX)).unwrap();
+    let original = p
+        .run(&AccessTokenRequest::new(
+            &app,
+            Ticket::new(V2_TICKET).unwrap(),
+        ))
+        .unwrap();
+    let access = original.access().clone();
+    let mut session = IlabSession::new(Profile::IlabX, original).unwrap();
+    let req = session.refresh(&app).unwrap();
+    let url = req.url();
+    assert!(
+        url.starts_with(&format!("{ADDR}/open/api/v2/token/refresh?access_token=")),
+        "{url}"
+    );
+    assert!(url.contains(&kaifang_proto_ilab::app::encode_component(
+        access.expose_secret()
+    )));
+    assert_eq!(
+        req.signature(),
+        kaifang_proto_ilab::auth::signature(access.expose_secret(), "105348", "secret")
+    );
+    for _ in 0..2 {
+        let t = p.run(&session.refresh(&app).unwrap()).unwrap();
+        session.accept(t).unwrap();
+    }
+    assert!(session.refresh(&app).is_err());
+    // Server side: the refreshed access token is not refreshable (6); the original is spent (5).
+    let err = p
+        .run(&RefreshRequest::forced(&app, session.current().access(), 3))
+        .unwrap_err();
+    assert_eq!(
+        kind(&err, Endpoint::Refresh),
+        Kind::RefreshedTokenNotRefreshable
+    );
+    let err = p
+        .run(&RefreshRequest::forced(&app, &access, 3))
+        .unwrap_err();
+    assert_eq!(kind(&err, Endpoint::Refresh), Kind::RefreshLimitReached);
+}
+
+#[test]
+fn a_source_without_the_lineage_lets_the_platform_decide() {
+    let mut p = Platform::seed();
+    let app = app();
+    // Logged in elsewhere (another instance sharing the token store).
+    let token = login(&mut p);
+    let refresh = token.token.refresh.clone().unwrap();
+    let source = IlabTokens::new(&app, Ticket::new(SEED_TICKET).unwrap());
+    let first = p
+        .run(
+            &source
+                .exchange(&Plan::UseRefreshToken(refresh.clone()))
+                .unwrap(),
+        )
+        .unwrap();
+    // Handing it the refreshed token's refresh value: the platform says 6, and the source stops.
+    let err = p
+        .run(
+            &source
+                .exchange(&Plan::UseRefreshToken(first.refresh.clone().unwrap()))
+                .unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        kind(&err, Endpoint::Refresh),
+        Kind::RefreshedTokenNotRefreshable
+    );
+    let err = source
+        .exchange(&Plan::UseRefreshToken(refresh))
+        .err()
+        .unwrap();
+    assert_eq!(kind(&err, Endpoint::Refresh), Kind::RefreshLimitReached);
+}
+
+#[test]
+fn explain_shows_the_steps() {
+    let req = AccessTokenRequest::new(&app(), Ticket::new(V2_TICKET_ENCODED).unwrap());
+    let ex = req.explain(&Context::system()).unwrap();
+    assert_eq!(
+        ex.get("signature (UPPER(hex(MD5(string-to-sign))))"),
+        Some(req.signature().as_str())
+    );
+    assert_eq!(ex.get("appid"), Some(APPID));
+    // The decoded and the encoded lengths differ: the ticket was decoded before signing.
+    assert_eq!(
+        ex.get("ticket (decoded: signed)"),
+        Some("[redacted len=108]")
+    );
+    assert_eq!(
+        ex.get("ticket (URL-encoded once: sent)"),
+        Some("[redacted len=114]")
+    );
+    assert!(!ex.to_text().contains("wWQ"));
+}
