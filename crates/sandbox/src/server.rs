@@ -256,7 +256,9 @@ impl Builder {
         for (name, r) in module_routes {
             router = merge(router, r, name)?;
         }
-        let router = router.fallback(not_found);
+        let router = router
+            .method_not_allowed_fallback(method_not_allowed)
+            .fallback(not_found);
         Ok((state, router, self.addr))
     }
 
@@ -363,6 +365,17 @@ async fn not_found(req: Request<Body>) -> Response {
         axum::Json(json!({
             "error": "not_found",
             "message": format!("the sandbox has no route for {} {}", req.method(), req.uri().path()),
+        })),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed(req: Request<Body>) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(json!({
+            "error": "method_not_allowed",
+            "message": format!("{} is not allowed on {}", req.method(), req.uri().path()),
         })),
     )
         .into_response()

@@ -579,6 +579,52 @@ fn tenants_and_bad_requests_to_the_sandbox() {
 }
 
 #[test]
+fn token_count_and_purge_over_http_and_handle() {
+    run(async {
+        let sb = kaifang_sandbox::Sandbox::builder()
+            .module(kaifang_sandbox::demo::DemoModule)
+            .token_retention(Duration::from_secs(60))
+            .start()
+            .await
+            .unwrap();
+        let c = client();
+        sb.freeze_clock_at(T0);
+        let token = cc_token(&c, &sb).await.1["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        cc_token(&c, &sb).await;
+        assert_eq!(
+            get(&c, sb.url("/__sandbox/tokens")).await.1,
+            json!({"count": 2})
+        );
+        // Expired but within the retention: still known as expired, not purged.
+        sb.advance_clock(Duration::from_secs(7200));
+        let (_, v) = post(&c, sb.url("/__sandbox/tokens/purge"), "").await;
+        assert_eq!(v, json!({"purged": 0, "count": 2}));
+        assert_eq!(
+            me(&c, &sb, &token).await.1["error_description"],
+            "token expired"
+        );
+        // Past the retention: forgotten.
+        sb.advance_clock(Duration::from_secs(61));
+        let (_, v) = post(&c, sb.url("/__sandbox/tokens/purge"), "").await;
+        assert_eq!(v, json!({"purged": 2, "count": 0}));
+        assert_eq!(
+            me(&c, &sb, &token).await.1["error_description"],
+            "unknown token"
+        );
+        cc_token(&c, &sb).await;
+        sb.advance_clock(Duration::from_secs(7261));
+        assert_eq!(sb.tokens().purge_expired(), 1);
+        assert!(sb.tokens().is_empty());
+        // Wrong methods get a JSON 405 too.
+        let (s, v) = json_of(c.delete(sb.url("/__demo/ping")).send().await.unwrap()).await;
+        assert_eq!((s, &v["error"]), (405, &json!("method_not_allowed")));
+    });
+}
+
+#[test]
 fn seeded_sandboxes_issue_the_same_tokens() {
     run(async {
         let c = client();
