@@ -188,6 +188,11 @@ impl Exchange for Provision {
     fn name(&self) -> &'static str {
         "device.provision"
     }
+
+    /// A lookup on the server: sending it twice hands out the same configuration.
+    fn idempotent(&self) -> bool {
+        true
+    }
 }
 
 /// 一型一密 dynamic registration; `random` is 15 alphanumerics from the context's nonce. A
