@@ -82,6 +82,7 @@ pub mod faults;
 pub mod journal;
 pub mod login;
 pub mod module;
+pub mod platforms;
 pub mod rng;
 mod server;
 pub mod tokens;

@@ -1,0 +1,1 @@
+//! The device module (in progress).

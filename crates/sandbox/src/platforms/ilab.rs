@@ -1,0 +1,1 @@
+//! The ilab module (in progress).

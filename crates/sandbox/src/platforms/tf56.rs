@@ -1,0 +1,1 @@
+//! The tf56 module (in progress).

@@ -1,0 +1,1 @@
+//! The tianyi module (in progress).

@@ -1,0 +1,1 @@
+//! The zhiyun module (in progress).
