@@ -73,8 +73,7 @@ impl AsyncClient {
     pub fn with_context(config: TransportConfig, ctx: Context) -> Result<Self, Error> {
         let core = TransportCore::new(config, ctx)?;
         let c = core.config();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
+        let http = reqwest_builder()?
             .connect_timeout(c.connect_timeout)
             .timeout(c.total_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -156,6 +155,16 @@ impl AsyncClient {
         *out.headers_mut() = headers;
         Ok(out)
     }
+}
+
+/// A `reqwest::ClientBuilder` with this crate's TLS already set (rustls, ring provider, webpki
+/// roots): for a bare reqwest client that trusts exactly what [`AsyncClient`] trusts (benches
+/// use it as the baseline).
+///
+/// # Errors
+/// [`Error::Config`] if the TLS configuration cannot be built.
+pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, Error> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls_config()?))
 }
 
 /// rustls with the ring provider and the webpki roots (the trust store the ureq transport uses).
