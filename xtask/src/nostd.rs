@@ -1,5 +1,5 @@
 //! `cargo xtask nostd`: the link-based proof that `kaifang-sign-core` needs neither `std` nor
-//! `alloc`.
+//! `alloc`, and that the firmware example (`kaifang-proto-device` with `alloc`) needs no `std`.
 //!
 //! Only the host target is installed, so there is no bare-metal target to build for. Instead,
 //! `xtask/nostd-check` (its own workspace) is a `#![no_std]` staticlib with its own
@@ -21,14 +21,22 @@ use std::time::Instant;
 use crate::process::{self, format_duration};
 use crate::{Error, Result};
 
-/// The check crate, relative to the workspace root.
-const CHECK_DIR: &str = "xtask/nostd-check";
-
-/// The staticlib the check crate produces, relative to its target directory.
-const STATICLIB: &str = "release/libkaifang_nostd_check.a";
-
-/// The archive member names of the check crate's own object (sign-core is LTO'd into it).
-const CRATE_OBJECT_PREFIX: &str = "kaifang_nostd_check-";
+/// A `#![no_std]` link check: a staticlib crate in its own workspace, and the canaries that
+/// must break it.
+struct Check {
+    /// What it proves, for the log.
+    what: &'static str,
+    /// The crate, relative to the workspace root.
+    dir: &'static str,
+    /// Its target directory, under the main target directory.
+    target: &'static str,
+    /// The staticlib it produces, relative to its target directory.
+    staticlib: &'static str,
+    /// The archive member names of the crate's own object (its dependencies are LTO'd into it).
+    object_prefix: &'static str,
+    /// Builds that must fail.
+    canaries: &'static [Canary],
+}
 
 /// A build that must fail, and how its failure must read.
 struct Canary {
@@ -40,25 +48,70 @@ struct Canary {
     needles: &'static [&'static str],
 }
 
-/// The two canaries: std and alloc.
-const CANARIES: [Canary; 2] = [
-    Canary {
-        feature: "canary-std",
-        smuggles: "std",
-        needles: &["duplicate lang item", "panic_impl"],
-    },
-    Canary {
-        feature: "canary-alloc",
-        smuggles: "alloc",
-        needles: &["no global memory allocator found"],
-    },
-];
+/// std smuggled in: the duplicate `panic_impl` lang item.
+const STD_NEEDLES: &[&str] = &["duplicate lang item", "panic_impl"];
+/// alloc smuggled in: no global allocator.
+const ALLOC_NEEDLES: &[&str] = &["no global memory allocator found"];
 
-/// Runs the proof: the real build must pass, every canary must fail the expected way.
+/// sign-core: no std, no alloc.
+const SIGN_CORE: Check = Check {
+    what: "every public function of kaifang-sign-core links without std or alloc",
+    dir: "xtask/nostd-check",
+    target: "nostd-check",
+    staticlib: "release/libkaifang_nostd_check.a",
+    object_prefix: "kaifang_nostd_check-",
+    canaries: &[
+        Canary {
+            feature: "canary-std",
+            smuggles: "std",
+            needles: STD_NEEDLES,
+        },
+        Canary {
+            feature: "canary-alloc",
+            smuggles: "alloc",
+            needles: ALLOC_NEEDLES,
+        },
+    ],
+};
+
+/// The firmware example: kaifang-proto-device with `alloc` but no std (it needs alloc on purpose,
+/// so there is no alloc canary).
+const FIRMWARE: Check = Check {
+    what: "the firmware example (kaifang-proto-device, no_std + alloc) links without std",
+    dir: "examples/firmware",
+    target: "firmware",
+    staticlib: "release/libkaifang_firmware_example.a",
+    object_prefix: "kaifang_firmware_example-",
+    canaries: &[
+        Canary {
+            feature: "canary-std",
+            smuggles: "std",
+            needles: STD_NEEDLES,
+        },
+        Canary {
+            feature: "canary-device-std",
+            smuggles: "std (through kaifang-proto-device's `std` feature)",
+            needles: STD_NEEDLES,
+        },
+    ],
+};
+
+/// Every check `cargo xtask nostd` runs.
+const CHECKS: [Check; 2] = [SIGN_CORE, FIRMWARE];
+
+/// Runs every proof: each real build must pass, every canary must fail the expected way.
 pub(crate) fn run() -> Result<()> {
     let root = process::repo_root()?;
-    let dir = root.join(CHECK_DIR);
-    let target = process::target_dir(&root).join("nostd-check");
+    for check in &CHECKS {
+        run_check(check, &root)?;
+    }
+    Ok(())
+}
+
+/// Runs one proof.
+fn run_check(check: &Check, root: &Path) -> Result<()> {
+    let dir = root.join(check.dir);
+    let target = process::target_dir(root).join(check.target);
 
     // The check crate is outside the main workspace, so `cargo fmt --all` does not see it.
     let mut fmt = process::cargo();
@@ -66,26 +119,27 @@ pub(crate) fn run() -> Result<()> {
     process::run_inherit(&mut fmt)?;
 
     println!(
-        "nostd: building {CHECK_DIR} (#![no_std] staticlib, panic=abort, sign-core default \
-         features off)"
+        "nostd: building {} (#![no_std] staticlib, panic=abort)",
+        check.dir
     );
     let start = Instant::now();
     let output = build(&dir, &target, None)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        return Err(Error::Failed(diagnose_failure(&stderr)));
+        return Err(Error::Failed(diagnose_failure(check, &stderr)));
     }
     if stderr.contains("warning") {
         eprintln!("{}", first_diagnostic(&stderr));
     }
     println!(
-        "nostd: OK, every public function of kaifang-sign-core links without std or alloc ({})",
+        "nostd: OK, {} ({})",
+        check.what,
         format_duration(start.elapsed())
     );
-    report_size(&target.join(STATICLIB));
+    report_size(&target.join(check.staticlib), check.object_prefix);
 
-    for canary in &CANARIES {
-        check_canary(canary, &dir, &target)?;
+    for canary in check.canaries {
+        check_canary(canary, check, &dir, &target)?;
     }
     Ok(())
 }
@@ -103,19 +157,20 @@ fn build(dir: &Path, target: &Path, feature: Option<&str>) -> Result<Output> {
 }
 
 /// Builds one canary and requires it to fail with its expected error; prints that error.
-fn check_canary(canary: &Canary, dir: &Path, target: &Path) -> Result<()> {
+fn check_canary(canary: &Canary, check: &Check, dir: &Path, target: &Path) -> Result<()> {
     let Canary {
         feature,
         smuggles,
         needles,
     } = canary;
-    println!("canary: building with --features {feature} (adds `extern crate {smuggles};`)");
+    println!("canary: building with --features {feature} (smuggles in {smuggles})");
     let output = build(dir, target, Some(feature))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.success() {
         return Err(Error::Failed(format!(
             "the {feature} build SUCCEEDED: the no_std check cannot detect {smuggles}, so its \
-             passing proves nothing. Check xtask/nostd-check (panic handler, profiles, features)."
+             passing proves nothing. Check {} (panic handler, profiles, features).",
+            check.dir
         )));
     }
     if !is_expected_failure(&stderr, needles) {
@@ -151,23 +206,21 @@ fn first_diagnostic(stderr: &str) -> String {
 }
 
 /// Explains a failed real build: std, alloc, or (most likely) an API change.
-fn diagnose_failure(stderr: &str) -> String {
+fn diagnose_failure(check: &Check, stderr: &str) -> String {
+    let dir = check.dir;
     let inspect = format!(
-        "Inspect the features with `cargo tree -e features --manifest-path {CHECK_DIR}/Cargo.toml`."
+        "Inspect the features with `cargo tree -e features --manifest-path {dir}/Cargo.toml`."
     );
-    let why = if is_expected_failure(stderr, CANARIES[0].needles) {
+    let why = if is_expected_failure(stderr, STD_NEEDLES) {
         format!(
-            "std reached kaifang-sign-core's dependency graph (a dependency's `std` or default \
-             feature is on). {inspect}"
+            "std reached {dir}'s dependency graph (a dependency's `std` or default feature is \
+             on). {inspect}"
         )
-    } else if is_expected_failure(stderr, CANARIES[1].needles) {
-        format!(
-            "alloc reached kaifang-sign-core's dependency graph (an `alloc` feature is on). \
-             {inspect}"
-        )
+    } else if is_expected_failure(stderr, ALLOC_NEEDLES) {
+        format!("alloc reached {dir}'s dependency graph (an `alloc` feature is on). {inspect}")
     } else {
         format!(
-            "if sign-core's public API changed, update {CHECK_DIR}/src/lib.rs so that it still \
+            "if the public API it calls changed, update {dir}/src/lib.rs so that it still \
              calls every public function"
         )
     };
@@ -178,16 +231,16 @@ fn diagnose_failure(stderr: &str) -> String {
 }
 
 /// Prints the code size of the staticlib (informative only; never fails the command).
-fn report_size(lib: &Path) {
+fn report_size(lib: &Path, object_prefix: &str) {
     let file_size = std::fs::metadata(lib).map(|m| m.len()).ok();
     let sizes = process::run_captured(std::process::Command::new("size").arg(lib))
         .ok()
         .filter(|out| out.status.success())
-        .and_then(|out| parse_size_output(&String::from_utf8_lossy(&out.stdout)));
+        .and_then(|out| parse_size_output(&String::from_utf8_lossy(&out.stdout), object_prefix));
     match (sizes, file_size) {
         (Some(sizes), _) => println!(
-            "size: .text of sign-core's whole API (check crate object, LTO, opt-level=s): {} \
-             bytes; whole archive incl. compiler_builtins: {} bytes (informative)",
+            "size: .text of the check crate's object (its dependencies LTO'd in): {} bytes; \
+             whole archive incl. compiler_builtins: {} bytes (informative)",
             sizes.crate_text, sizes.total_text
         ),
         (None, Some(bytes)) => println!(
@@ -209,7 +262,7 @@ struct TextSizes {
 }
 
 /// Parses `size <archive>` output: `text data bss dec hex filename (ex archive)` per member.
-fn parse_size_output(stdout: &str) -> Option<TextSizes> {
+fn parse_size_output(stdout: &str, object_prefix: &str) -> Option<TextSizes> {
     let mut sizes = TextSizes {
         crate_text: 0,
         total_text: 0,
@@ -225,7 +278,7 @@ fn parse_size_output(stdout: &str) -> Option<TextSizes> {
         };
         members += 1;
         sizes.total_text += text;
-        if name.starts_with(CRATE_OBJECT_PREFIX) {
+        if name.starts_with(object_prefix) {
             sizes.crate_text += text;
         }
     }
@@ -246,11 +299,11 @@ error: could not compile `kaifang-nostd-check` (lib) due to 1 previous error
 
     #[test]
     fn canary_errors_are_recognised() {
-        assert!(is_expected_failure(CANARY_STD, CANARIES[0].needles));
-        assert!(!is_expected_failure(CANARY_STD, CANARIES[1].needles));
+        assert!(is_expected_failure(CANARY_STD, STD_NEEDLES));
+        assert!(!is_expected_failure(CANARY_STD, ALLOC_NEEDLES));
         assert!(!is_expected_failure(
             "error[E0425]: cannot find function `sign`",
-            CANARIES[0].needles
+            STD_NEEDLES
         ));
     }
 
@@ -259,7 +312,7 @@ error: could not compile `kaifang-nostd-check` (lib) due to 1 previous error
         let text = first_diagnostic(CANARY_STD);
         assert!(text.starts_with("error[E0152]: found duplicate lang item `panic_impl`"));
         assert!(text.ends_with("due to 1 previous error"));
-        assert!(diagnose_failure(CANARY_STD).contains("std reached"));
+        assert!(diagnose_failure(&SIGN_CORE, CANARY_STD).contains("std reached"));
     }
 
     #[test]
@@ -269,14 +322,14 @@ error: could not compile `kaifang-nostd-check` (lib) due to 1 previous error
    3781\t     48\t      0\t   3829\t    ef5\tcompiler_builtins-27cf.compiler_builtins.4e30-cgu.000.rcgu.o (ex lib.a)
 ";
         assert_eq!(
-            parse_size_output(out),
+            parse_size_output(out, SIGN_CORE.object_prefix),
             Some(TextSizes {
                 crate_text: 83072,
                 total_text: 86853
             })
         );
         assert_eq!(
-            parse_size_output("size: lib.a: file format not recognized"),
+            parse_size_output("size: lib.a: file format not recognized", "x-"),
             None
         );
     }
