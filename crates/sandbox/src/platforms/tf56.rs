@@ -1,1 +1,659 @@
-//! The tf56 module (in progress).
+//! `tf56`: the Transfar open gateway (传化开放平台), OAuth 2.0 on `/openGateway/...`. Thin glue
+//! over [`kaifang_proto_tf56::server`]: the proto crate verifies and answers, this module keeps
+//! what it issues in the sandbox's [`PlatformTokens`] (so the clock, lifetime overrides, revoke,
+//! purge and reset controls all apply) and shows the framework's login page.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /openGateway/oauth/token` | the four grants (`client_credentials`, `authorization_code`, `password`, `refresh_token`); parameters in the query (the gateway's own clients: `POST` with an empty body), a form body, and HTTP Basic client authentication |
+//! | `GET /openGateway/oauth/` (also without `/`) | `response_type=code&client_id&redirect_uri&state&scope` → the login page (app name, Approve `#approve` / Deny `#deny`); approve → `redirect_uri?state=…&code=…` (32 hex, single use), deny → `redirect_uri?error=access_denied&state=…`; `kaifang_auto=approve\|deny` and `kaifang_user=NAME` skip the click |
+//! | `GET`/`POST /openGateway/oauthentry/<module>/<version>/<method>` | `tf56.open.demo/1/sayHello`, `open.demo/1/queryUserInfo` behind `access_token` (or the seed's `AccessToken`) in the query or a form body; `{result, code, msg, data}` envelope |
+//!
+//! Tokens are 32 lower-case hex of type `uuid`: 1,800 s for `client_credentials`, 25,200 s for
+//! `authorization_code` and `password`, refresh tokens 7 days, rotating (a used refresh token is
+//! refused with `invalid_grant`; the access token issued with it is revoked), codes 10 minutes.
+//! Errors are RFC 6749 / 6750 bodies (`{"error","error_description"}`): wrong client secret →
+//! 401 `invalid_client`, wrong or replayed code / wrong `redirect_uri` / used refresh token →
+//! 400 `invalid_grant`, a bad token on the gateway → 401 `invalid_token` (or the envelope, with
+//! `invalid_token_style = "gateway"`).
+//!
+//! # The two spellings, and standard OAuth clients
+//! The gateway answers `client_credentials` with `expires_in` / `token_type` / `access_token`
+//! (one line, in the seed's key order, access token last) but `authorization_code` with
+//! `expiresin` / `tokentype` / `refreshtoken` / `accesstoken` `[C: seed]`. A standard OAuth
+//! client (oauthlib, authlib …) cannot read the second form. The gateway's documented clients
+//! send every parameter in the query string with an empty body; standard clients send a form
+//! body (RFC 6749 §4) and often HTTP Basic. So, by default
+//! ([`TokenSpellingPolicy::ByRequest`]), a request in the gateway's own style gets the seed's
+//! spellings, and a request with a form body or an `Authorization` header gets the RFC 6749
+//! spellings (`expires_in`, `token_type`, `refresh_token`, `access_token`: same key order,
+//! still one line). This is kaifang's choice `[I]`: how the real gateway answers a form-body
+//! request is not public. `token_spelling = "seed"` gives the seed's spellings to everyone,
+//! `"standard"` the RFC ones.
+//!
+//! # Controls
+//! * Lifetime overrides (`PUT /__sandbox/lifetimes`), kinds `access_token` (every grant),
+//!   `refresh_token` and `code`: the `expires_in` answered follows them.
+//! * `POST /__sandbox/revoke` with an access or refresh token (or a code).
+//! * Mint kinds: `code` — request `{"client_id", "user"?, "scope"?, "redirect_uri"?}` →
+//!   `{"code","redirect_uri","user","expires_in"}`: an authorization code as if the user had
+//!   approved on the login page (same checks as the authorize page: registered redirect URI,
+//!   scope); `access_token` — request `{"client_id", "user"?, "scope"?}` →
+//!   `{"access_token","token_type","expires_in","scope"}`: a client token, or a user's token
+//!   (with `user`, as after the authorization-code grant).
+//! * `GET /__sandbox/tenants` shows the clients and users with their secrets redacted.
+//!
+//! # `[platforms.tf56]`
+//! ```toml
+//! [platforms.tf56]
+//! token_spelling = "by_request"      # or "seed", "standard"
+//! invalid_token_style = "oauth"      # or "gateway" (envelope code 401 in an HTTP 200)
+//! revoke_access_on_refresh = true
+//! lifetimes = { client_credentials = 1800, authorization_code = 25200, password = 25200, refresh_token = 604800, code = 600 }
+//!
+//! [[platforms.tf56.clients]]
+//! client_id = "7"
+//! secret = "7fad9d6b20e849219d6888b25e3f40db"
+//! name = "tf56 public client"
+//! scope = ["商铺", "good-list", "op-truck", "open-demo"]
+//! grants = ["client_credentials", "password", "refresh_token"]
+//!
+//! [[platforms.tf56.users]]
+//! username = "demo"
+//! password = "demo123456"
+//! ```
+//! A section replaces the default tenant's lists it names (`clients`, `users`); the others keep
+//! the defaults (client `7` with the public secret, client `1` with redirect URI
+//! `http://test.tf56.com`, user `demo` / `demo123456`: see [`kaifang_proto_tf56::server`]).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, Method, Uri};
+use kaifang_proto_tf56::GrantType;
+use kaifang_proto_tf56::server::{
+    AccessRecord, AuthorizeRefusal, CodeRecord, DEMO_USERNAME, InvalidTokenStyle, IssuedToken,
+    Lifetimes, RefreshRecord, SCOPE_ALL, ServerClient, ServerUser, Store, TOKEN_TYPE, Tenant,
+    TokenSpelling, token_json,
+};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Value, json};
+
+use crate::error::ControlError;
+use crate::login::LoginRequest;
+use crate::module::{Module, ModuleContext};
+use crate::tokens::{Grant, LookupError, NewGrant, PlatformTokens};
+
+/// The registry kind of access tokens (also the lifetime-override kind).
+pub const KIND_ACCESS: &str = "access_token";
+/// The registry kind of refresh tokens (also the lifetime-override kind).
+pub const KIND_REFRESH: &str = "refresh_token";
+/// The registry kind of authorization codes (also the lifetime-override kind and a mint kind).
+pub const KIND_CODE: &str = "code";
+
+const REDACTED: &str = "[redacted]";
+
+/// Which field names the token endpoint uses (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSpellingPolicy {
+    /// The seed's spellings for requests in the gateway's style (query parameters, empty
+    /// body, no `Authorization`), the RFC 6749 spellings for a form body or HTTP Basic.
+    #[default]
+    ByRequest,
+    /// Always the seed's spellings (`expiresin`, `accesstoken`… for the user grants).
+    Seed,
+    /// Always the RFC 6749 spellings.
+    Standard,
+}
+
+impl TokenSpellingPolicy {
+    /// The spelling of the answer to `grant` for a request that did (`standard_request`) or did
+    /// not use a form body or an `Authorization` header.
+    #[must_use]
+    pub fn spelling(self, grant: GrantType, standard_request: bool) -> TokenSpelling {
+        match self {
+            Self::Standard => TokenSpelling::Underscored,
+            Self::ByRequest if standard_request => TokenSpelling::Underscored,
+            Self::ByRequest | Self::Seed => TokenSpelling::for_grant(grant),
+        }
+    }
+}
+
+/// `[platforms.tf56]`: the gateway's tenant (clients, users, lifetimes, switches) and the
+/// sandbox's spelling policy. `Default` is the seed tenant of [`Tenant::default`]. `Debug` and
+/// `Serialize` redact every secret and password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tf56Config {
+    /// The clients.
+    pub clients: Vec<ServerClient>,
+    /// The users (password grant, `queryUserInfo`).
+    pub users: Vec<ServerUser>,
+    /// Lifetimes in seconds (the control overrides win).
+    pub lifetimes: Lifetimes,
+    /// How the gateway refuses a bad token.
+    pub invalid_token_style: InvalidTokenStyle,
+    /// Whether a refresh revokes the access token issued with the used refresh token.
+    pub revoke_access_on_refresh: bool,
+    /// Which spellings the token endpoint uses.
+    pub token_spelling: TokenSpellingPolicy,
+}
+
+impl Default for Tf56Config {
+    fn default() -> Self {
+        let t = Tenant::default();
+        Self {
+            clients: t.clients,
+            users: t.users,
+            lifetimes: t.lifetimes,
+            invalid_token_style: t.invalid_token_style,
+            revoke_access_on_refresh: t.revoke_access_on_refresh,
+            token_spelling: TokenSpellingPolicy::default(),
+        }
+    }
+}
+
+impl Tf56Config {
+    /// The proto crate's [`Tenant`] for this config (the login page replaces the tenant's
+    /// non-interactive auto-login).
+    #[must_use]
+    pub fn tenant(&self) -> Tenant {
+        Tenant {
+            clients: self.clients.clone(),
+            users: self.users.clone(),
+            lifetimes: self.lifetimes,
+            invalid_token_style: self.invalid_token_style,
+            revoke_access_on_refresh: self.revoke_access_on_refresh,
+            auto_login_user: None,
+        }
+    }
+}
+
+struct ClientView<'a>(&'a ServerClient);
+
+impl Serialize for ClientView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut st = s.serialize_struct("ServerClient", 6)?;
+        st.serialize_field("client_id", &c.client_id)?;
+        st.serialize_field("secret", REDACTED)?;
+        st.serialize_field("name", &c.name)?;
+        st.serialize_field("redirect_uri", &c.redirect_uri)?;
+        st.serialize_field("scope", &c.scope)?;
+        st.serialize_field("grants", &c.grants)?;
+        st.end()
+    }
+}
+
+struct UserView<'a>(&'a ServerUser);
+
+impl Serialize for UserView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = self.0;
+        let mut st = s.serialize_struct("ServerUser", 5)?;
+        st.serialize_field("username", &u.username)?;
+        st.serialize_field("password", REDACTED)?;
+        st.serialize_field("user_id", &u.user_id)?;
+        st.serialize_field("realname", &u.realname)?;
+        st.serialize_field("mobile", &u.mobile)?;
+        st.end()
+    }
+}
+
+struct LifetimesView(Lifetimes);
+
+impl Serialize for LifetimesView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let l = self.0;
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("client_credentials", &l.client_credentials)?;
+        m.serialize_entry("authorization_code", &l.authorization_code)?;
+        m.serialize_entry("password", &l.password)?;
+        m.serialize_entry("refresh_token", &l.refresh_token)?;
+        m.serialize_entry("code", &l.code)?;
+        m.end()
+    }
+}
+
+impl Serialize for Tf56Config {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let clients: Vec<_> = self.clients.iter().map(ClientView).collect();
+        let users: Vec<_> = self.users.iter().map(UserView).collect();
+        let style = match self.invalid_token_style {
+            InvalidTokenStyle::OAuth => "oauth",
+            InvalidTokenStyle::Gateway => "gateway",
+        };
+        let mut st = s.serialize_struct("Tf56Config", 6)?;
+        st.serialize_field("clients", &clients)?;
+        st.serialize_field("users", &users)?;
+        st.serialize_field("lifetimes", &LifetimesView(self.lifetimes))?;
+        st.serialize_field("invalid_token_style", style)?;
+        st.serialize_field("revoke_access_on_refresh", &self.revoke_access_on_refresh)?;
+        st.serialize_field("token_spelling", &self.token_spelling)?;
+        st.end()
+    }
+}
+
+/// The `tf56` module. `Default`: the seed tenant (see [`Tf56Config`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tf56Module;
+
+type Ctx = ModuleContext<Tf56Config>;
+
+/// The router state: the context and the tenant built once from the config.
+#[derive(Clone)]
+struct Shared {
+    ctx: Ctx,
+    tenant: Arc<Tenant>,
+}
+
+fn ms_to_duration(from_ms: i64, to_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(to_ms.saturating_sub(from_ms)).unwrap_or(0))
+}
+
+/// The proto crate's [`Store`] over the sandbox's token registry: every record is kept as the
+/// grant's metadata; the registry's expiry (on the sandbox clock) is authoritative; revoked
+/// values are unknown to the server half, expired ones are returned so it can say "expired".
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryStore<'a> {
+    tokens: &'a PlatformTokens,
+}
+
+impl<'a> RegistryStore<'a> {
+    /// A store over `tokens`.
+    #[must_use]
+    pub fn new(tokens: &'a PlatformTokens) -> Self {
+        Self { tokens }
+    }
+
+    fn put(&self, value: &str, grant: NewGrant, record: Value) {
+        self.tokens.issue(value, grant.meta(record));
+    }
+
+    /// The grant of `value` when it is of `kind` and usable or merely expired.
+    fn peek(&self, kind: &str, value: &str) -> Option<Grant> {
+        match self.tokens.lookup_kind(kind, value) {
+            Ok(g) => Some(g),
+            Err(LookupError::Expired) => {
+                let mut found = None;
+                self.tokens.modify(value, |g| {
+                    if g.kind == kind {
+                        found = Some(g.clone());
+                    }
+                });
+                found
+            }
+            Err(LookupError::Revoked | LookupError::Unknown) => None,
+        }
+    }
+
+    fn take(&self, kind: &str, value: &str) -> Option<Grant> {
+        let grant = self.peek(kind, value)?;
+        self.tokens.remove(value);
+        Some(grant)
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(g: &Grant) -> Option<T> {
+    serde_json::from_value(g.meta.clone()).ok()
+}
+
+impl Store for RegistryStore<'_> {
+    fn put_code(&mut self, code: &str, record: CodeRecord) {
+        let ttl = ms_to_duration(record.issued_at_ms, record.expires_at_ms);
+        let grant = NewGrant::new(KIND_CODE, record.client_id.clone(), ttl)
+            .subject(record.username.clone())
+            .scope(record.scope.join(" "));
+        self.put(
+            code,
+            grant,
+            serde_json::to_value(&record).unwrap_or(Value::Null),
+        );
+    }
+
+    fn take_code(&mut self, code: &str) -> Option<CodeRecord> {
+        let g = self.take(KIND_CODE, code)?;
+        let mut r: CodeRecord = decode(&g)?;
+        (r.issued_at_ms, r.expires_at_ms) = (g.issued_at_ms, g.expires_at_ms);
+        Some(r)
+    }
+
+    fn put_access(&mut self, token: &str, record: AccessRecord) {
+        let ttl = ms_to_duration(record.issued_at_ms, record.expires_at_ms);
+        let mut grant =
+            NewGrant::new(KIND_ACCESS, record.client_id.clone(), ttl).scope(record.scope.join(" "));
+        if let Some(u) = &record.username {
+            grant = grant.subject(u.clone());
+        }
+        self.put(
+            token,
+            grant,
+            serde_json::to_value(&record).unwrap_or(Value::Null),
+        );
+    }
+
+    fn access(&self, token: &str) -> Option<AccessRecord> {
+        let g = self.peek(KIND_ACCESS, token)?;
+        let mut r: AccessRecord = decode(&g)?;
+        (r.issued_at_ms, r.expires_at_ms) = (g.issued_at_ms, g.expires_at_ms);
+        Some(r)
+    }
+
+    fn revoke_access(&mut self, token: &str) -> bool {
+        self.tokens.revoke(token)
+    }
+
+    fn put_refresh(&mut self, token: &str, record: RefreshRecord) {
+        let ttl = ms_to_duration(record.issued_at_ms, record.expires_at_ms);
+        let mut grant = NewGrant::new(KIND_REFRESH, record.client_id.clone(), ttl)
+            .scope(record.scope.join(" "));
+        if let Some(u) = &record.username {
+            grant = grant.subject(u.clone());
+        }
+        self.put(
+            token,
+            grant,
+            serde_json::to_value(&record).unwrap_or(Value::Null),
+        );
+    }
+
+    fn take_refresh(&mut self, token: &str) -> Option<RefreshRecord> {
+        let g = self.take(KIND_REFRESH, token)?;
+        let mut r: RefreshRecord = decode(&g)?;
+        (r.issued_at_ms, r.expires_at_ms) = (g.issued_at_ms, g.expires_at_ms);
+        Some(r)
+    }
+}
+
+/// The tenant with the control lifetime overrides applied (borrowed when there are none).
+fn effective_tenant<'a>(base: &'a Tenant, tokens: &PlatformTokens) -> Cow<'a, Tenant> {
+    let l = base.lifetimes;
+    let secs = |kind: &str, default: u64| tokens.ttl(kind, Duration::from_secs(default)).as_secs();
+    let now = Lifetimes {
+        client_credentials: secs(KIND_ACCESS, l.client_credentials),
+        authorization_code: secs(KIND_ACCESS, l.authorization_code),
+        password: secs(KIND_ACCESS, l.password),
+        refresh_token: secs(KIND_REFRESH, l.refresh_token),
+        code: secs(KIND_CODE, l.code),
+    };
+    if now == l {
+        Cow::Borrowed(base)
+    } else {
+        let mut t = base.clone();
+        t.lifetimes = now;
+        Cow::Owned(t)
+    }
+}
+
+fn to_axum(resp: http::Response<Vec<u8>>) -> Response {
+    resp.map(axum::body::Body::from).into_response()
+}
+
+fn to_request(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::new(body.to_vec());
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req
+}
+
+/// The token answer in `spelling` (the proto crate renders the grant's own spelling; the
+/// headers stay).
+fn render_token(issued: &IssuedToken, spelling: TokenSpelling) -> http::Response<Vec<u8>> {
+    let mut resp = issued.to_response();
+    if spelling != TokenSpelling::for_grant(issued.grant) {
+        *resp.body_mut() = token_json(
+            spelling,
+            &issued.scope.join(" "),
+            issued.expires_in,
+            issued.refresh_token.as_deref(),
+            &issued.access_token,
+        )
+        .into_bytes();
+    }
+    resp
+}
+
+async fn token(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = to_request(method, uri, headers, body);
+    let tenant = effective_tenant(&s.tenant, s.ctx.tokens());
+    let mut store = RegistryStore::new(s.ctx.tokens());
+    match tenant.token(&mut store, &s.ctx.proto_context(), &req) {
+        Ok(issued) => {
+            let standard = !req.body().is_empty() || req.headers().contains_key(AUTHORIZATION);
+            let spelling = s
+                .ctx
+                .config()
+                .token_spelling
+                .spelling(issued.grant, standard);
+            to_axum(render_token(&issued, spelling))
+        }
+        Err(refusal) => to_axum(refusal.to_response()),
+    }
+}
+
+async fn entry(
+    State(s): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = to_request(method, uri, headers, body);
+    let store = RegistryStore::new(s.ctx.tokens());
+    to_axum(s.tenant.entry(&store, &s.ctx.proto_context(), &req))
+}
+
+async fn authorize(State(s): State<Shared>, uri: Uri) -> Response {
+    let query = uri.query().unwrap_or_default().to_owned();
+    let grant = match s.tenant.authorize(&query) {
+        Ok(g) => g,
+        Err(refusal) => return to_axum(refusal.to_response()),
+    };
+    // The seed's order on approval is `?state=…&code=…`: the module adds both itself (and
+    // `state` after `error` on denial) instead of letting the framework append `state` last.
+    let mut deny = vec![("error".to_owned(), "access_denied".to_owned())];
+    if let Some(st) = &grant.state {
+        deny.push(("state".to_owned(), st.clone()));
+    }
+    let approver = {
+        let s = s.clone();
+        let grant = grant.clone();
+        move |user: &str| {
+            let tenant = effective_tenant(&s.tenant, s.ctx.tokens());
+            let mut store = RegistryStore::new(s.ctx.tokens());
+            let code = tenant
+                .issue_code(&mut store, &s.ctx.proto_context(), &grant, user)
+                .map_err(|r| r.description)?;
+            let mut params = Vec::with_capacity(2);
+            if let Some(st) = &grant.state {
+                params.push(("state".to_owned(), st.clone()));
+            }
+            params.push(("code".to_owned(), code));
+            Ok(params)
+        }
+    };
+    let req = LoginRequest::new(
+        grant.client_name.clone(),
+        grant.redirect_uri.clone(),
+        approver,
+    )
+    .deny_params(deny)
+    .default_user(DEMO_USERNAME);
+    s.ctx.login().respond(req, Some(&query))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MintCode {
+    client_id: String,
+    user: Option<String>,
+    scope: Option<String>,
+    redirect_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MintAccess {
+    client_id: String,
+    user: Option<String>,
+    scope: Option<String>,
+}
+
+fn parse_request<T: serde::de::DeserializeOwned>(request: Value) -> Result<T, ControlError> {
+    let request = if request.is_null() {
+        json!({})
+    } else {
+        request
+    };
+    serde_json::from_value(request).map_err(|e| ControlError::BadRequest(format!("request: {e}")))
+}
+
+fn known_client<'a>(tenant: &'a Tenant, id: &str) -> Result<&'a ServerClient, ControlError> {
+    tenant.client(id).ok_or_else(|| {
+        ControlError::NotFound(format!("unknown client_id `{id}` on platform `tf56`"))
+    })
+}
+
+fn mint_code(ctx: &Ctx, r: MintCode) -> Result<Value, ControlError> {
+    let base = ctx.config().tenant();
+    let tenant = effective_tenant(&base, ctx.tokens());
+    let client = known_client(&tenant, &r.client_id)?;
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", &client.client_id);
+    if let Some(u) = &r.redirect_uri {
+        q.append_pair("redirect_uri", u);
+    }
+    if let Some(sc) = &r.scope {
+        q.append_pair("scope", sc);
+    }
+    let grant = tenant
+        .authorize(&q.finish())
+        .map_err(|refusal| match refusal {
+            AuthorizeRefusal::Show(o) => ControlError::BadRequest(o.description),
+            AuthorizeRefusal::Redirect(location) => ControlError::BadRequest(format!(
+                "the authorize page would refuse: {}",
+                location.split_once('?').map_or("", |(_, q)| q)
+            )),
+        })?;
+    let user = r.user.unwrap_or_else(|| DEMO_USERNAME.to_owned());
+    let mut store = RegistryStore::new(ctx.tokens());
+    let code = tenant
+        .issue_code(&mut store, &ctx.proto_context(), &grant, &user)
+        .map_err(|o| ControlError::BadRequest(o.description))?;
+    Ok(json!({
+        "code": code,
+        "redirect_uri": grant.redirect_uri,
+        "user": user,
+        "expires_in": tenant.lifetimes.code,
+    }))
+}
+
+fn mint_access(ctx: &Ctx, r: MintAccess) -> Result<Value, ControlError> {
+    let base = ctx.config().tenant();
+    let tenant = effective_tenant(&base, ctx.tokens());
+    let client = known_client(&tenant, &r.client_id)?;
+    let scope: Vec<String> = match r.scope.as_deref() {
+        None => client.scope.clone(),
+        Some(s) => s
+            .split([' ', ','])
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let wildcard = client.scope.iter().any(|s| s == SCOPE_ALL);
+    if let Some(bad) = scope
+        .iter()
+        .find(|p| !wildcard && !client.scope.contains(p))
+    {
+        return Err(ControlError::BadRequest(format!(
+            "scope `{bad}` is not allowed for client `{}`",
+            client.client_id
+        )));
+    }
+    let grant = if r.user.is_some() {
+        GrantType::AuthorizationCode
+    } else {
+        GrantType::ClientCredentials
+    };
+    let expires_in = tenant.lifetimes.access(grant);
+    let now = ctx.now_millis();
+    let expires_at_ms =
+        now.saturating_add(i64::try_from(expires_in.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let value = ctx.rng().hex(32);
+    let mut store = RegistryStore::new(ctx.tokens());
+    store.put_access(
+        &value,
+        AccessRecord {
+            client_id: client.client_id.clone(),
+            username: r.user,
+            scope: scope.clone(),
+            grant,
+            issued_at_ms: now,
+            expires_at_ms,
+        },
+    );
+    Ok(json!({
+        "access_token": value,
+        "token_type": TOKEN_TYPE,
+        "expires_in": expires_in,
+        "scope": scope.join(" "),
+    }))
+}
+
+impl Module for Tf56Module {
+    type Config = Tf56Config;
+
+    fn name(&self) -> &'static str {
+        "tf56"
+    }
+
+    fn routes(&self, ctx: Ctx) -> Router {
+        let tenant = Arc::new(ctx.config().tenant());
+        Router::new()
+            .route("/openGateway/oauth/token", any(token))
+            .route("/openGateway/oauth/", get(authorize))
+            .route("/openGateway/oauth", get(authorize))
+            .route("/openGateway/oauthentry/{*api}", any(entry))
+            .with_state(Shared { ctx, tenant })
+    }
+
+    fn mint_kinds(&self) -> &'static [&'static str] {
+        &[KIND_CODE, KIND_ACCESS]
+    }
+
+    fn mint(&self, ctx: &Ctx, kind: &str, request: Value) -> Result<Value, ControlError> {
+        match kind {
+            KIND_CODE => mint_code(ctx, parse_request(request)?),
+            KIND_ACCESS => mint_access(ctx, parse_request(request)?),
+            _ => Err(ControlError::Unsupported {
+                platform: self.name().to_owned(),
+                kind: kind.to_owned(),
+                supported: self.mint_kinds().iter().map(|s| (*s).to_owned()).collect(),
+            }),
+        }
+    }
+
+    /// Nothing to clear: every code and token lives in the sandbox's token registry and every
+    /// pending login page in the framework's login helper, both cleared by the reset itself;
+    /// the tenant is configuration.
+    fn reset(&self, ctx: &Ctx) {
+        let _ = ctx;
+    }
+}
