@@ -20,12 +20,14 @@ pub const ENVELOPE: Envelope = Envelope {
 /// Checks the envelope and returns `data`, decrypted when the app uses version `v1.0`.
 ///
 /// # Errors
-/// [`Error::Platform`] with the code's hint and class; [`Error::HttpStatus`] for a non-JSON error
-/// status; [`Error::Decode`] for a body that is neither.
+/// [`Error::Platform`] with the code's hint and class; [`Error::HttpStatus`] for an error status
+/// whose body is not the envelope (not JSON, or no code); [`Error::Decode`] for a body that is neither.
 pub fn data(app: &Tianyi, ctx: &Context, resp: &http::Response<Vec<u8>>) -> Result<Value, Error> {
     let body = resp.body();
     let checked = match ENVELOPE.check(body, codes::classify) {
-        Err(Error::Decode { .. }) if !resp.status().is_success() => {
+        // A non-2xx answer that is not the platform's envelope (not JSON, or JSON without a
+        // code, e.g. a gateway's `{}`) is an HTTP status error, retryable for 5xx/429.
+        Err(e) if !resp.status().is_success() && !is_platform_code(&e) => {
             return Err(Error::http_status(
                 resp.status(),
                 resp.headers(),
@@ -42,6 +44,10 @@ pub fn data(app: &Tianyi, ctx: &Context, resp: &http::Response<Vec<u8>>) -> Resu
     }
 }
 
+fn is_platform_code(e: &Error) -> bool {
+    matches!(e, Error::Platform(p) if !p.code.is_empty())
+}
+
 fn looks_like_hex(s: &str) -> bool {
     !s.is_empty() && s.len().is_multiple_of(8) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -56,4 +62,38 @@ fn decrypt_data(app: &Tianyi, hex: &str, body: &[u8]) -> Result<Value, Error> {
     let text = std::str::from_utf8(plain)
         .map_err(|_| Error::decode("data", "decrypted v1.0 data is not UTF-8", body))?;
     Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::TianyiConfig;
+    use kaifang_proto_core::ErrorClass;
+
+    fn answer(status: u16, body: &str) -> Result<Value, Error> {
+        let app = Tianyi::new(TianyiConfig::new("693299085757", "s")).unwrap();
+        let resp = http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .unwrap();
+        data(&app, &Context::system(), &resp)
+    }
+
+    #[test]
+    fn error_statuses_without_a_code_are_http_errors() {
+        for body in ["{}", "<html>busy</html>", "{\"msg\":\"x\"}"] {
+            let err = answer(503, body).unwrap_err();
+            assert!(matches!(err, Error::HttpStatus { .. }), "{err:?}");
+            assert_eq!(err.class(), ErrorClass::Retryable);
+        }
+        // The platform's own code wins whatever the status.
+        let err = answer(500, r#"{"code":30002,"msg":"x"}"#).unwrap_err();
+        assert!(
+            matches!(&err, Error::Platform(p) if p.code == "30002"),
+            "{err:?}"
+        );
+        // A 200 without a code stays the envelope's error.
+        assert!(matches!(answer(200, "{}"), Err(Error::Platform(_))));
+    }
 }
