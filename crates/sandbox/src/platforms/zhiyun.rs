@@ -12,7 +12,7 @@
 //! another method HTTP 405 (code 400); refusals come with HTTP 200 and the platform's code, in
 //! the real order: 601/602 filter, `p_` and the `t_` window (400), 100009, 100002, 100008,
 //! 100013, 100014, 100019, 100020, 100018, 100021, 100023 (see the proto crate's
-//! [`server`](kaifang_proto_zhiyun::server) docs).
+//! [`server`] docs).
 //!
 //! The default configuration is the seed document's tenant: client `1102084294` (secret
 //! `aku8hCyXBd9SqYkT`, scope `getUserInfo,getCompanyInfo`) and its two test access tokens, for
