@@ -40,6 +40,8 @@ use serde_json::{Value, json};
 const TS: u64 = 1_700_000_000_000;
 /// How long one MQTT session may take.
 const MQTT_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a published message may take to come back before it counts as not delivered.
+const QUIET: Duration = Duration::from_millis(1500);
 
 // ---------------------------------------------------------------------------------------------
 // The broker.
@@ -221,6 +223,12 @@ enum Session {
     RoundTrip,
     /// CONNACK with this refusal.
     Refused(ConnectReturnCode),
+    /// Connected, but the broker refused the subscription (the ACL does not grant the topic;
+    /// newer mosquitto versions say so in the SUBACK).
+    SubscribeRefused,
+    /// Connected and subscribed, the publish was acknowledged, but nothing came back (the ACL
+    /// does not grant the topic; mosquitto 2.0.11 drops it silently).
+    NotDelivered,
 }
 
 fn mqtt_options(creds: &MqttConnect) -> rumqttc::MqttOptions {
@@ -236,30 +244,46 @@ fn payload_for(creds: &MqttConnect) -> Vec<u8> {
     format!("{{\"hello\":\"from {}\"}}", creds.username).into_bytes()
 }
 
-fn check_suback(codes: &[SubscribeReasonCode]) {
-    assert!(
-        matches!(codes, [SubscribeReasonCode::Success(_)]),
-        "subscription refused: {codes:?}"
-    );
+fn subscribed(codes: &[SubscribeReasonCode]) -> bool {
+    match codes {
+        [SubscribeReasonCode::Success(_)] => true,
+        [SubscribeReasonCode::Failure] => false,
+        other => panic!("unexpected SUBACK {other:?}"),
+    }
 }
 
-/// With rumqttc's async client on the shared runtime.
+/// With rumqttc's async client on the shared runtime. After the broker acknowledged the
+/// publish, a message that does not come back within [`QUIET`] was not delivered.
 async fn mqtt_session_async(creds: &MqttConnect, topic: &str) -> Session {
     let (client, mut eventloop) = rumqttc::AsyncClient::new(mqtt_options(creds), 10);
     let payload = payload_for(creds);
     let session = async {
+        let mut acked = false;
         loop {
-            match eventloop.poll().await {
+            let wait = if acked { QUIET } else { MQTT_DEADLINE };
+            let polled = match tokio::time::timeout(wait, eventloop.poll()).await {
+                Ok(polled) => polled,
+                Err(_) if acked => {
+                    let _ = client.disconnect().await;
+                    return Session::NotDelivered;
+                }
+                Err(_) => panic!("the MQTT session timed out"),
+            };
+            match polled {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                    check_suback(&ack.return_codes);
+                    if !subscribed(&ack.return_codes) {
+                        let _ = client.disconnect().await;
+                        return Session::SubscribeRefused;
+                    }
                     client
                         .publish(topic, QoS::AtLeastOnce, false, payload.clone())
                         .await
                         .unwrap();
                 }
+                Ok(Event::Incoming(Packet::PubAck(_))) => acked = true,
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     assert_eq!(p.topic, topic);
                     assert_eq!(p.payload.as_ref(), payload.as_slice());
@@ -272,7 +296,7 @@ async fn mqtt_session_async(creds: &MqttConnect, topic: &str) -> Session {
             }
         }
     };
-    tokio::time::timeout(MQTT_DEADLINE, session)
+    tokio::time::timeout(MQTT_DEADLINE * 2, session)
         .await
         .expect("the MQTT session timed out")
 }
@@ -292,7 +316,10 @@ fn mqtt_session_blocking(creds: &MqttConnect, topic: &str) -> Session {
                 client.subscribe(topic, QoS::AtLeastOnce).unwrap();
             }
             Ok(Ok(Event::Incoming(Packet::SubAck(ack)))) => {
-                check_suback(&ack.return_codes);
+                if !subscribed(&ack.return_codes) {
+                    let _ = client.disconnect();
+                    return Session::SubscribeRefused;
+                }
                 client
                     .publish(topic, QoS::AtLeastOnce, false, payload.clone())
                     .unwrap();
@@ -782,6 +809,15 @@ fn provision_then_mqtt_async() {
             broker.log()
         );
         assert_refused(mqtt_session_async(&with_wrong_password(&mqtt), &topic).await);
+        // The right credentials on another device's topic: the ACL grants nothing there.
+        // (Published and subscribed, but the broker delivers nothing.)
+        let foreign = format!("/{pk}/someone_else/user/update");
+        let session = mqtt_session_async(&mqtt, &foreign).await;
+        assert!(
+            matches!(session, Session::SubscribeRefused | Session::NotDelivered),
+            "{session:?}: {}",
+            broker.log()
+        );
         sandbox.shutdown().await;
     });
 }

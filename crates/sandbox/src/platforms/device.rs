@@ -723,3 +723,170 @@ impl Module for DeviceModule {
         self.registry.replace(ctx.config().registry.clone());
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use kaifang_proto_device::server::registry::JsonFileRegistry;
+    use kaifang_proto_device::{ProvisionRequest, parse_response};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::{Config, Sandbox};
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn post(app: Router, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let req = http::Request::post(path)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let resp = app.oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn default_registry_is_the_documented_one() {
+        let reg = default_registry();
+        assert_eq!(reg.devices.len(), 2);
+        assert!(Imei::parse(DEVICE_IMEI).is_ok());
+        assert!(Imei::parse(DYN_DEVICE_IMEI).is_ok());
+        assert!(Iccid::parse(DEVICE_ICCID).is_ok());
+        let dynamic = &reg.devices[1];
+        assert!(dynamic.device_secret.is_none());
+        // Debug never shows a secret.
+        let debug = format!("{:?}", DeviceSandboxConfig::default());
+        assert!(!debug.contains(DEVICE_SECRET) && !debug.contains(DYN_PRODUCT_SECRET));
+        // The config round-trips through serde (the tenants view and TOML sections).
+        let value = serde_json::to_value(DeviceSandboxConfig::default()).unwrap();
+        let back: DeviceSandboxConfig = serde_json::from_value(value).unwrap();
+        assert_eq!(back, DeviceSandboxConfig::default());
+    }
+
+    /// The customer's router over a JSON-file registry: provisioning reads the file's devices.
+    #[test]
+    fn provisioning_router_over_a_json_file_registry() {
+        let dir =
+            std::env::temp_dir().join(format!("kaifang-device-router-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("devices.json");
+        std::fs::write(
+            &file,
+            r#"{"devices":[{"productKey":"pk","deviceName":"device","deviceSecret":"secret",
+                "keys":{"imei":"490154203237518"},"connect":{"qos":0,"host":"mqtt.example:8883","cleanSession":0}}],
+                "products":[]}"#,
+        )
+        .unwrap();
+        let registry = Arc::new(JsonFileRegistry::open(&file).unwrap());
+        let app = provisioning_router(registry, ProvisionPolicy::default());
+        rt().block_on(async {
+            let body = ProvisionRequest::new()
+                .imei("490154203237518")
+                .unwrap()
+                .to_json();
+            let (status, answer) =
+                post(app.clone(), PROVISION_PATH, "application/json", body).await;
+            assert_eq!(status, 200);
+            assert_eq!(answer["code"], "00000");
+            let config = parse_response(answer.to_string().as_bytes())
+                .unwrap()
+                .into_config()
+                .unwrap();
+            assert_eq!(config.connect.host.as_deref(), Some("mqtt.example:8883"));
+
+            let body = ProvisionRequest::new()
+                .imei("356938035643809")
+                .unwrap()
+                .to_json();
+            let (status, answer) =
+                post(app.clone(), PROVISION_PATH, "application/json", body).await;
+            assert_eq!((status, &answer["code"]), (404, &json!("10001")));
+
+            let (status, answer) = post(app, PROVISION_PATH, "text/plain", b"{}".to_vec()).await;
+            assert_eq!((status, &answer["code"]), (415, &json!("10002")));
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn mint_reset_and_toml_config() {
+        let toml = r#"
+[platforms.device]
+activate_on_auth = false
+
+[[platforms.device.registry.devices]]
+productKey = "pk"
+deviceName = "device"
+deviceSecret = "secret"
+keys = { imei = "490154203237518" }
+connect = { qos = 1, host = "127.0.0.1:1883", cleanSession = 1 }
+"#;
+        let module = DeviceModule::default();
+        let view = module.clone();
+        let sandbox = Sandbox::builder()
+            .config(Config::from_toml(toml, "device.toml").unwrap())
+            .module(module)
+            .seed(3)
+            .start_blocking()
+            .unwrap();
+        assert_eq!(view.snapshot().devices.len(), 1);
+        assert_eq!(sandbox.tenants()["device"]["activate_on_auth"], false);
+
+        let minted = sandbox.mint("device", "device", Value::Null).unwrap();
+        let imei = minted["imei"].as_str().unwrap();
+        assert!(Imei::parse(imei).is_ok());
+        assert_eq!(minted["productKey"], DEVICE_PRODUCT_KEY);
+        assert_eq!(minted["deviceSecret"].as_str().unwrap().len(), 32);
+        assert_eq!(view.snapshot().devices.len(), 2);
+        let dynamic = sandbox
+            .mint("device", "device", json!({"dynamic": true}))
+            .unwrap();
+        assert!(dynamic["deviceSecret"].is_null());
+        assert_eq!(dynamic["productKey"], DYN_PRODUCT_KEY);
+        assert_eq!(dynamic["productSecret"].as_str().unwrap().len(), 16);
+        let activated = sandbox
+            .mint(
+                "device",
+                "activation",
+                json!({"productKey": "pk", "deviceName": "device"}),
+            )
+            .unwrap();
+        assert_eq!(activated["activated"], true);
+        assert!(view.snapshot().devices[0].activated);
+
+        sandbox.reset();
+        let after = view.snapshot();
+        assert_eq!(after.devices.len(), 1);
+        assert!(!after.devices[0].activated);
+        assert!(after.products.is_empty());
+    }
+
+    #[test]
+    fn bad_toml_is_reported_with_its_path() {
+        let toml = "[platforms.device]\nregion = 7\n";
+        let err = Sandbox::builder()
+            .config(Config::from_toml(toml, "device.toml").unwrap())
+            .module(DeviceModule::default())
+            .start_blocking()
+            .unwrap_err();
+        assert!(err.to_string().contains("region"), "{err}");
+        let toml = "[[platforms.device.registry.devices]]\nproductKey = \"pk\"\ndeviceName = \"d\"\nconnect = { qos = 2 }\n";
+        let err = Sandbox::builder()
+            .config(Config::from_toml(toml, "device.toml").unwrap())
+            .module(DeviceModule::default())
+            .start_blocking()
+            .unwrap_err();
+        assert!(err.to_string().contains("connect"), "{err}");
+    }
+}
