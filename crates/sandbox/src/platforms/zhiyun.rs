@@ -849,6 +849,39 @@ mod tests {
         assert_eq!(user(&sb, token, &code).await["code"], 100_019);
         sb.revoke(None, token).unwrap();
         assert_eq!(authorize(&sb, token).await["code"], 100_014);
+        // Lifetime override for access tokens (a new desktop login).
+        sb.set_token_lifetime(PLATFORM, ACCESS_TOKEN, Some(Duration::from_secs(10)))
+            .unwrap();
+        let short = sb.mint(PLATFORM, ACCESS_TOKEN, json!({})).unwrap();
+        assert_eq!(short["expires_in"], 10);
+        let short = short["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(authorize(&sb, &short).await["code"], 200);
+        sb.advance_clock(Duration::from_secs(10));
+        assert_eq!(authorize(&sb, &short).await["code"], 100_014);
+        // An offset clock moves the t_ window: a t_ from the system clock is refused.
+        sb.offset_clock(-3_600_000);
+        let system_ms = i64::try_from(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        let v = get(
+            &sb,
+            &format!(
+                "/apis/rest/authService/authorize/json?access_token={}&{}",
+                tenant::ACCESS_TOKENS[1],
+                stamp(system_ms)
+            ),
+            Some(BASIC),
+        )
+        .await;
+        assert_eq!(
+            (v["code"].as_i64(), v["message"].as_str()),
+            (Some(400), Some("Timestamp t_ is out of range"))
+        );
+        assert_eq!(authorize(&sb, tenant::ACCESS_TOKENS[1]).await["code"], 200);
         // Reset: the seed token works again, minted values are gone.
         let minted = sb.mint(PLATFORM, ACCESS_TOKEN, Value::Null).unwrap();
         let minted = minted["access_token"].as_str().unwrap().to_owned();
