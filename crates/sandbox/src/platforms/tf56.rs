@@ -657,3 +657,275 @@ impl Module for Tf56Module {
         let _ = ctx;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::clock::SandboxClock;
+    use crate::tokens::TokenRegistry;
+    use kaifang_proto_core::context::{Clock, Context, SeqNonce};
+    use kaifang_proto_tf56::server::{
+        CODE_CLIENT_ID, CODE_CLIENT_REDIRECT_URI, CODE_CLIENT_SECRET, PUBLIC_CLIENT_ID,
+        PUBLIC_CLIENT_SECRET,
+    };
+
+    fn registry() -> (Arc<SandboxClock>, PlatformTokens) {
+        let clock = Arc::new(SandboxClock::default());
+        clock.freeze_at_millis(1_700_000_000_000);
+        let reg = TokenRegistry::new(clock.clone(), 1000, Duration::from_secs(3600));
+        (clock, PlatformTokens::new(reg, "tf56"))
+    }
+
+    fn ctx(clock: &Arc<SandboxClock>) -> Context {
+        Context::new(clock.clone(), Arc::new(SeqNonce::new(1)))
+    }
+
+    fn post(uri: &str, body: &str, form: bool) -> http::Request<Vec<u8>> {
+        let mut b = http::Request::post(uri);
+        if form {
+            b = b.header("content-type", "application/x-www-form-urlencoded");
+        }
+        b.body(body.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn spelling_policy() {
+        use GrantType::*;
+        use TokenSpelling::*;
+        let p = TokenSpellingPolicy::ByRequest;
+        assert_eq!(p.spelling(ClientCredentials, false), Underscored);
+        assert_eq!(p.spelling(AuthorizationCode, false), Compact);
+        assert_eq!(p.spelling(RefreshToken, false), Compact);
+        assert_eq!(p.spelling(Password, true), Underscored);
+        assert_eq!(TokenSpellingPolicy::Seed.spelling(Password, true), Compact);
+        assert_eq!(
+            TokenSpellingPolicy::Standard.spelling(AuthorizationCode, false),
+            Underscored
+        );
+    }
+
+    #[test]
+    fn config_defaults_toml_and_redaction() {
+        let d = Tf56Config::default();
+        let t = d.tenant();
+        assert_eq!(
+            t.client(PUBLIC_CLIENT_ID).unwrap().secret.expose_secret(),
+            PUBLIC_CLIENT_SECRET
+        );
+        assert_eq!(
+            t.client(CODE_CLIENT_ID).unwrap().redirect_uri.as_deref(),
+            Some(CODE_CLIENT_REDIRECT_URI)
+        );
+        assert!(t.auto_login_user.is_none());
+
+        let c: Tf56Config = toml::from_str(
+            "token_spelling = \"seed\"\nlifetimes = { client_credentials = 60 }\n[[clients]]\nclient_id = \"9\"\nsecret = \"s9\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.token_spelling, TokenSpellingPolicy::Seed);
+        assert_eq!(c.lifetimes.client_credentials, 60);
+        assert_eq!(c.lifetimes.authorization_code, 25_200);
+        assert_eq!(c.clients.len(), 1);
+        assert_eq!(c.users.len(), 1, "users keep the default");
+        assert!(toml::from_str::<Tf56Config>("nope = 1").is_err());
+
+        let shown = format!("{} {:?}", serde_json::to_string(&d).unwrap(), d);
+        for secret in [PUBLIC_CLIENT_SECRET, CODE_CLIENT_SECRET, "demo123456"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["clients"][0]["secret"], REDACTED);
+        assert_eq!(v["lifetimes"]["refresh_token"], 604_800);
+        assert_eq!(v["token_spelling"], "by_request");
+    }
+
+    #[test]
+    fn registry_store_round_trips_and_reports_expiry() {
+        let (clock, tokens) = registry();
+        let ctx = ctx(&clock);
+        let tenant = Tenant {
+            auto_login_user: Some("demo".into()),
+            ..Tenant::default()
+        };
+        let mut store = RegistryStore::new(&tokens);
+
+        // A code: single use.
+        let grant = tenant
+            .authorize("response_type=code&client_id=1&state=s")
+            .unwrap();
+        let code = tenant.issue_code(&mut store, &ctx, &grant, "demo").unwrap();
+        assert_eq!(
+            tokens.lookup_kind(KIND_CODE, &code).unwrap().ttl_secs(),
+            600
+        );
+        let rec = store.take_code(&code).unwrap();
+        assert_eq!(
+            (rec.client_id.as_str(), rec.username.as_str()),
+            ("1", "demo")
+        );
+        assert!(store.take_code(&code).is_none());
+
+        // client_credentials through the proto's token endpoint, over this store.
+        let req = post(
+            &format!(
+                "/openGateway/oauth/token?grant_type=client_credentials&client_id=7&client_secret={PUBLIC_CLIENT_SECRET}"
+            ),
+            "",
+            false,
+        );
+        let issued = tenant.token(&mut store, &ctx, &req).unwrap();
+        let rec = store.access(&issued.access_token).unwrap();
+        assert_eq!(rec.expires_at_ms - rec.issued_at_ms, 1_800_000);
+        // Expired on the sandbox clock: still returned (with its past expiry) so the gateway
+        // says "expired"; then revoked: unknown.
+        clock.advance(Duration::from_secs(1800));
+        let rec = store.access(&issued.access_token).unwrap();
+        assert!(rec.expires_at_ms <= clock.now_millis());
+        let hello = http::Request::get(format!(
+            "/openGateway/oauthentry/tf56.open.demo/1/sayHello?access_token={}",
+            issued.access_token
+        ))
+        .body(Vec::new())
+        .unwrap();
+        let resp = tenant.entry(&store, &ctx, &hello);
+        assert_eq!(resp.status(), 401);
+        assert!(String::from_utf8_lossy(resp.body()).contains("expired"));
+        assert!(store.revoke_access(&issued.access_token));
+        assert!(store.access(&issued.access_token).is_none());
+
+        // A refresh token is not an access token, and rotates.
+        let req = post(
+            "/openGateway/oauth/token",
+            &format!(
+                "grant_type=password&username=demo&password=demo123456&client_id=7&client_secret={PUBLIC_CLIENT_SECRET}"
+            ),
+            true,
+        );
+        let issued = tenant.token(&mut store, &ctx, &req).unwrap();
+        let refresh = issued.refresh_token.clone().unwrap();
+        assert!(store.access(&refresh).is_none());
+        assert!(store.take_refresh(&refresh).is_some());
+        assert!(store.take_refresh(&refresh).is_none());
+    }
+
+    #[test]
+    fn lifetime_overrides_reach_the_tenant() {
+        let (_clock, tokens) = registry();
+        let base = Tenant::default();
+        assert!(matches!(effective_tenant(&base, &tokens), Cow::Borrowed(_)));
+        tokens
+            .registry()
+            .set_lifetime("tf56", KIND_ACCESS, Some(Duration::from_secs(5)));
+        tokens
+            .registry()
+            .set_lifetime("tf56", KIND_CODE, Some(Duration::from_secs(7)));
+        let t = effective_tenant(&base, &tokens);
+        assert_eq!(t.lifetimes.client_credentials, 5);
+        assert_eq!(t.lifetimes.authorization_code, 5);
+        assert_eq!(t.lifetimes.password, 5);
+        assert_eq!(t.lifetimes.code, 7);
+        assert_eq!(t.lifetimes.refresh_token, 7 * 86_400);
+    }
+
+    #[test]
+    fn render_in_either_spelling() {
+        let issued = IssuedToken {
+            access_token: "a".repeat(32),
+            refresh_token: Some("r".repeat(32)),
+            expires_in: 25_200,
+            scope: vec!["all".into()],
+            grant: GrantType::AuthorizationCode,
+            client_id: "1".into(),
+            username: Some("demo".into()),
+        };
+        let seed = render_token(&issued, TokenSpelling::Compact);
+        let std = render_token(&issued, TokenSpelling::Underscored);
+        let seed = String::from_utf8(seed.into_body()).unwrap();
+        assert!(seed.contains("\"accesstoken\"") && seed.contains("\"expiresin\":25200"));
+        assert_eq!(std.headers()["cache-control"], "no-store");
+        let std = String::from_utf8(std.into_body()).unwrap();
+        assert_eq!(
+            std,
+            format!(
+                "{{\"scope\":\"all\",\"expires_in\":25200,\"token_type\":\"uuid\",\"refresh_token\":\"{}\",\"access_token\":\"{}\"}}",
+                "r".repeat(32),
+                "a".repeat(32)
+            )
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn routes_through_the_sandbox() {
+        let sb = crate::Sandbox::builder()
+            .module(Tf56Module)
+            .seed(3)
+            .start()
+            .await
+            .unwrap();
+        let c = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // GET on the token endpoint: the proto's 405 OAuth body.
+        let r = c
+            .get(sb.url("/openGateway/oauth/token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+        assert!(r.text().await.unwrap().contains("method_not_allowed"));
+        // Unknown client on the authorize page: shown, not redirected.
+        let r = c
+            .get(
+                sb.url(
+                    "/openGateway/oauth/?response_type=code&client_id=nope&kaifang_auto=approve",
+                ),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        // Without the trailing slash too; unsupported response_type is redirected with state.
+        let r = c
+            .get(sb.url("/openGateway/oauth?response_type=token&client_id=1&state=s1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        let loc = r.headers()["location"].to_str().unwrap();
+        assert!(loc.starts_with("http://test.tf56.com?error=unsupported_response_type"));
+        assert!(loc.ends_with("&state=s1"));
+        // Not an API address: the 404 envelope (a well-formed unknown API needs a token first).
+        let r = c
+            .post(sb.url("/openGateway/oauthentry/no-version"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        assert!(r.text().await.unwrap().contains("\"result\":\"error\""));
+        // Mint errors are typed.
+        assert!(matches!(
+            sb.mint("tf56", "code", json!({"client_id": "nope"})),
+            Err(ControlError::NotFound(_))
+        ));
+        assert!(matches!(
+            sb.mint("tf56", "code", json!({"client_id": "7"})),
+            Err(ControlError::BadRequest(_))
+        ));
+        assert!(matches!(
+            sb.mint(
+                "tf56",
+                "access_token",
+                json!({"client_id": "7", "scope": "all"})
+            ),
+            Err(ControlError::BadRequest(_))
+        ));
+        assert!(matches!(
+            sb.mint("tf56", "ticket", Value::Null),
+            Err(ControlError::Unsupported { .. })
+        ));
+        sb.shutdown().await;
+    }
+}
