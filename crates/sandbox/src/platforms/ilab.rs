@@ -1119,3 +1119,195 @@ impl Module for IlabModule {
         *lock(&self.state) = Private::default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::clock::{ClockMode, SandboxClock};
+    use crate::login::LoginPages;
+    use crate::module::Services;
+    use crate::rng::SandboxRng;
+    use crate::tokens::TokenRegistry;
+    use kaifang_proto_core::context::Clock as _;
+
+    const T0: i64 = 1_711_103_229_122;
+
+    fn ctx() -> Ctx {
+        let clock = Arc::new(SandboxClock::new(ClockMode::Frozen { at_ms: T0 }));
+        let rng = SandboxRng::new(Some(3));
+        let services = Services {
+            tokens: TokenRegistry::new(clock.clone(), 10_000, Duration::from_secs(3600)),
+            login: LoginPages::new(rng.clone()),
+            clock,
+            rng,
+        };
+        ModuleContext::new("ilab", IlabSandboxConfig::default(), services)
+    }
+
+    fn token_answer(m: &IlabModule, ctx: &Ctx, profile: Profile, ticket: &str) -> Value {
+        let app = &ctx.config().profile(profile).apps[0];
+        let query = format!(
+            "ticket={}&appid={}&signature={}",
+            encode_component(ticket),
+            app.appid,
+            signature(ticket, &app.appid, &app.secret)
+        );
+        let headers = http::HeaderMap::new();
+        let incoming = Incoming {
+            method: &http::Method::GET,
+            path: profile.paths().token,
+            query: &query,
+            headers: &headers,
+            body: &[],
+        };
+        let resp = m
+            .shared(ctx, profile)
+            .with_store(|s, p, st| s.handle(st, p, &incoming))
+            .unwrap();
+        serde_json::from_slice(resp.body()).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_debug() {
+        let cfg = IlabSandboxConfig::default();
+        assert_eq!(cfg.profile_of(SEED_APPID), Some(Profile::Roncoo));
+        assert_eq!(cfg.profile_of(ILABX_APPID), Some(Profile::IlabX));
+        assert_eq!(cfg.profile_of("x"), None);
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains(SEED_SECRET) || !dbg.contains("secret: \"123456\""));
+        assert!(!dbg.contains(DEFAULT_JWT_KEY));
+        assert!(dbg.contains("[redacted]"));
+        let toml_like: IlabSandboxConfig = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(toml_like, cfg);
+        assert!(serde_json::from_value::<IlabSandboxConfig>(json!({"nope": 1})).is_err());
+    }
+
+    #[test]
+    fn tickets_are_unique_single_use_and_follow_the_controls() {
+        let ctx = ctx();
+        let m = IlabModule::new();
+        let a = m
+            .mint(&ctx, KIND_TICKET, json!({"appid": SEED_APPID}))
+            .unwrap();
+        let b = m
+            .mint(&ctx, KIND_TICKET, json!({"appid": SEED_APPID}))
+            .unwrap();
+        assert_ne!(
+            a["ticket"], b["ticket"],
+            "same user, same second, still two tickets"
+        );
+        assert_eq!(a["expires_at_ms"], json!((T0 / 1000 + 30 * 86_400) * 1000));
+        let ticket = a["ticket"].as_str().unwrap();
+        assert_eq!(token_answer(&m, &ctx, Profile::Roncoo, ticket)["code"], 0);
+        assert_eq!(token_answer(&m, &ctx, Profile::Roncoo, ticket)["code"], 4);
+        // Not known on the other profile's paths (signed there with that profile's app): 4.
+        let other = b["ticket"].as_str().unwrap();
+        assert_eq!(token_answer(&m, &ctx, Profile::IlabX, other)["code"], 4);
+        // Revoked → 4.
+        assert!(ctx.tokens().revoke(other));
+        assert_eq!(token_answer(&m, &ctx, Profile::Roncoo, other)["code"], 4);
+        // Lifetime override → 3 after it.
+        ctx.tokens()
+            .registry()
+            .set_lifetime("ilab", KIND_TICKET, Some(Duration::from_secs(10)));
+        let c = m
+            .mint(&ctx, KIND_TICKET, json!({"appid": SEED_APPID}))
+            .unwrap();
+        ctx.clock().advance(Duration::from_secs(11));
+        assert_eq!(
+            token_answer(&m, &ctx, Profile::Roncoo, c["ticket"].as_str().unwrap())["code"],
+            3
+        );
+        // A registered value with an explicit expiry.
+        let v = m
+            .mint(
+                &ctx,
+                KIND_TICKET,
+                json!({"appid": ILABX_APPID, "value": "a+b/c=", "un": "u1", "dis": "甲"}),
+            )
+            .unwrap();
+        assert_eq!(v["ticket_encoded"], "a%2Bb%2Fc%3D");
+        let answer = token_answer(&m, &ctx, Profile::IlabX, "a+b/c=");
+        assert_eq!(
+            (answer["code"].clone(), answer["un"].clone()),
+            (json!(0), json!("u1"))
+        );
+    }
+
+    #[test]
+    fn access_token_mint_lifetimes_and_sessions() {
+        let ctx = ctx();
+        let m = IlabModule::new();
+        ctx.tokens()
+            .registry()
+            .set_lifetime("ilab", KIND_ACCESS, Some(Duration::from_secs(100)));
+        let t = m
+            .mint(&ctx, KIND_ACCESS, json!({"appid": SEED_APPID}))
+            .unwrap();
+        assert_eq!(t["expires_in"], 99);
+        assert_eq!(t["un"], SEED_USER);
+        let access = t["access_token"].as_str().unwrap();
+        let g = ctx.tokens().lookup_kind(KIND_ACCESS, access).unwrap();
+        assert_eq!(g.expires_at_ms / 1000, T0 / 1000 + 100);
+        assert_eq!(g.scope.as_deref(), Some("callback:score"));
+        let refresh = t["refresh_token"].as_str().unwrap();
+        assert!(ctx.tokens().lookup_kind(KIND_REFRESH, refresh).is_ok());
+        let s = m.mint(&ctx, KIND_SESSIONS, Value::Null).unwrap();
+        assert_eq!(s["count"], 1);
+        assert_eq!(s["sessions"][0]["refreshes"], 0);
+        assert_eq!(s["sessions"][0]["appid"], SEED_APPID);
+        assert_eq!(m.tenants(&ctx)["lifetimes"][KIND_ACCESS], 100);
+        m.reset(&ctx);
+        assert_eq!(
+            m.mint(&ctx, KIND_SESSIONS, Value::Null).unwrap()["count"],
+            0
+        );
+        // Bad requests are typed.
+        assert!(matches!(
+            m.mint(&ctx, KIND_TICKET, Value::Null),
+            Err(ControlError::BadRequest(_))
+        ));
+        assert!(matches!(
+            m.mint(&ctx, KIND_TICKET, json!({"appid": "nope"})),
+            Err(ControlError::NotFound(_))
+        ));
+        assert!(matches!(
+            m.mint(&ctx, KIND_UPLOADS, json!({"profile": "x"})),
+            Err(ControlError::BadRequest(_))
+        ));
+        assert!(matches!(
+            m.mint(&ctx, "other", Value::Null),
+            Err(ControlError::Unsupported { .. })
+        ));
+        let _ = ctx.clock().now();
+    }
+
+    #[test]
+    fn uploads_are_bounded() {
+        let mut p = Private::default();
+        let upload = |origin: &str, bytes: usize| StoredUpload {
+            appid: "a".into(),
+            un: "u".into(),
+            origin_id: origin.into(),
+            received_at_ms: T0,
+            content: UploadContent::Attachment(
+                kaifang_proto_ilab::Attachment::new(origin, "r.bin", vec![1; bytes]).unwrap(),
+            ),
+        };
+        for i in 0..5 {
+            p.push_upload(Profile::Roncoo, upload(&format!("o{i}"), 10), 3);
+        }
+        assert_eq!(p.uploads.len(), 3);
+        assert_eq!(p.upload_bytes, 30);
+        assert_eq!(p.uploads[0].upload.origin_id, "o2");
+        assert_eq!(p.uploads[2].seq, 5);
+        p.push_upload(Profile::Roncoo, upload("big", MAX_STORED_BYTES), 3);
+        assert_eq!(p.uploads.len(), 1);
+        assert_eq!(p.upload_bytes, MAX_STORED_BYTES);
+        let view = upload_view(&p.uploads[0]);
+        assert_eq!(view["len"], MAX_STORED_BYTES);
+        assert_eq!(view["truncated"], true);
+    }
+}
