@@ -1,5 +1,6 @@
 //! `kaifang-sandbox --addr ADDR [--config FILE] [--allow-remote] [--demo]`: runs the sandbox
-//! until Ctrl-C. The first line on stdout is `kaifang-sandbox listening on http://HOST:PORT`.
+//! with all five platforms until Ctrl-C. The first line on stdout is
+//! `kaifang-sandbox listening on http://HOST:PORT`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -57,7 +58,10 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let mut b = Sandbox::builder().addr(addr).allow_remote(args.allow_remote);
+        let mut b = Sandbox::builder()
+            .addr(addr)
+            .allow_remote(args.allow_remote)
+            .all_platforms();
         if let Some(c) = &args.config {
             b = b.config_file(c);
         }
