@@ -34,6 +34,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/__sandbox/clock/unfreeze", post(clock_unfreeze))
         .route("/__sandbox/lifetimes", get(lifetimes).put(set_lifetime))
         .route("/__sandbox/mint", post(mint))
+        .route("/__sandbox/inspect/{platform}/{kind}", get(inspect))
         .route("/__sandbox/revoke", post(revoke))
         .route("/__sandbox/tokens", get(tokens))
         .route("/__sandbox/tokens/purge", post(tokens_purge))
@@ -86,7 +87,7 @@ async fn health(AxState(s): St) -> Response {
     let modules: Vec<Value> = s
         .modules
         .iter()
-        .map(|m| json!({"name": m.name(), "mint_kinds": m.mint_kinds()}))
+        .map(|m| json!({"name": m.name(), "mint_kinds": m.mint_kinds(), "inspect_kinds": m.inspect_kinds()}))
         .collect();
     ok(json!({
         "ok": true,
@@ -206,6 +207,21 @@ struct MintReq {
 
 async fn mint(AxState(s): St, body: Bytes) -> Response {
     done(parse::<MintReq>(&body).and_then(|r| s.mint(&r.platform, &r.kind, r.request)))
+}
+
+async fn inspect(
+    AxState(s): St,
+    Path((platform, kind)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let filters: serde_json::Map<String, Value> = query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    done(s.inspect(&platform, &kind, Value::Object(filters)))
 }
 
 #[derive(Deserialize)]

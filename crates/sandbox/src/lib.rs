@@ -53,6 +53,7 @@
 //! | `GET /__sandbox/lifetimes` | → `[{"platform","kind","seconds"}]` |
 //! | `PUT /__sandbox/lifetimes` | `{"platform","kind","seconds": n \| null}` → list |
 //! | `POST /__sandbox/mint` | `{"platform","kind","request"?: {...}}` → the module's answer |
+//! | `GET /__sandbox/inspect/{platform}/{kind}?filter=…` | → a read-only view of module state (e.g. `ilab` `uploads`) |
 //! | `POST /__sandbox/revoke` | `{"token","platform"?}` → `{"revoked":true,"platform"}`; 404 when not held |
 //! | `GET /__sandbox/tokens`, `POST /__sandbox/tokens/purge` | → `{"count"}`, `{"purged","count"}` |
 //! | `GET /__sandbox/faults` | → `[{"id","path","method","latency_ms","action","probability","seed","count","matched","fired","remaining"}]` |

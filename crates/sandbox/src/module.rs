@@ -74,6 +74,36 @@ pub trait Module: Send + Sync + 'static {
         })
     }
 
+    /// The kinds [`inspect`](Module::inspect) supports.
+    fn inspect_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// A read-only view of module state for a test (`GET /__sandbox/inspect/{platform}/{kind}`,
+    /// the query string given as a JSON object of strings), e.g. the uploads a platform stored.
+    /// Default: unsupported.
+    ///
+    /// # Errors
+    /// [`ControlError::Unsupported`] for an unknown kind, [`ControlError::BadRequest`] for bad
+    /// filters.
+    fn inspect(
+        &self,
+        ctx: &ModuleContext<Self::Config>,
+        kind: &str,
+        request: Value,
+    ) -> Result<Value, ControlError> {
+        let _ = (ctx, request);
+        Err(ControlError::Unsupported {
+            platform: self.name().to_owned(),
+            kind: kind.to_owned(),
+            supported: self
+                .inspect_kinds()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        })
+    }
+
     /// Clears module-private state on a sandbox reset (tokens, faults, journal, counters and the
     /// clock are reset by the framework). Default: nothing.
     fn reset(&self, ctx: &ModuleContext<Self::Config>) {
@@ -178,6 +208,8 @@ pub(crate) trait Mounted: Send + Sync {
     fn tenants(&self) -> Value;
     fn mint_kinds(&self) -> &'static [&'static str];
     fn mint(&self, kind: &str, request: Value) -> Result<Value, ControlError>;
+    fn inspect_kinds(&self) -> &'static [&'static str];
+    fn inspect(&self, kind: &str, request: Value) -> Result<Value, ControlError>;
     fn reset(&self);
 }
 
@@ -198,6 +230,12 @@ impl<M: Module> Mounted for MountedModule<M> {
     }
     fn mint(&self, kind: &str, request: Value) -> Result<Value, ControlError> {
         self.module.mint(&self.ctx, kind, request)
+    }
+    fn inspect_kinds(&self) -> &'static [&'static str] {
+        self.module.inspect_kinds()
+    }
+    fn inspect(&self, kind: &str, request: Value) -> Result<Value, ControlError> {
+        self.module.inspect(&self.ctx, kind, request)
     }
     fn reset(&self) {
         self.module.reset(&self.ctx);

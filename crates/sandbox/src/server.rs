@@ -427,6 +427,15 @@ impl State {
         self.module(platform)?.mint(kind, req)
     }
 
+    pub(crate) fn inspect(
+        &self,
+        platform: &str,
+        kind: &str,
+        req: Value,
+    ) -> Result<Value, ControlError> {
+        self.module(platform)?.inspect(kind, req)
+    }
+
     pub(crate) fn set_lifetime(
         &self,
         platform: &str,
@@ -861,6 +870,19 @@ impl SandboxHandle {
     /// [`ControlError`] from the module, or an unknown platform.
     pub fn mint(&self, platform: &str, kind: &str, request: Value) -> Result<Value, ControlError> {
         self.state.mint(platform, kind, request)
+    }
+
+    /// A read-only view of `platform`'s state (`kind` e.g. `uploads`), filtered by `request`.
+    ///
+    /// # Errors
+    /// [`ControlError`] from the module, or an unknown platform.
+    pub fn inspect(
+        &self,
+        platform: &str,
+        kind: &str,
+        request: Value,
+    ) -> Result<Value, ControlError> {
+        self.state.inspect(platform, kind, request)
     }
 
     /// `{platform: tenants}` as `GET /__sandbox/tenants` shows it.

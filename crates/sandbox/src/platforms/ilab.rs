@@ -43,8 +43,8 @@
 //! | `sessions` | `{"appid"?, "profile"?}` | `{"count","sessions":[{"profile","lineage","refreshes","max_refreshes"}]}` (inspection) |
 //!
 //! `un` defaults to the profile's first user; an unknown `un` needs a `dis`. The inspection
-//! kinds are also [`IlabModule::inspect`], ready for a generic
-//! `GET /__sandbox/inspect/{platform}/{kind}`.
+//! kinds are served read-only at `GET /__sandbox/inspect/ilab/{uploads|sessions}?appid=…`
+//! (and, for older tests, as mint kinds of the same names).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -808,9 +808,8 @@ impl IlabModule {
     }
 
     /// The inspection views: `uploads` (request `{"appid"?, "un"?, "origin_id"?, "profile"?}`)
-    /// and `sessions` (request `{"appid"?, "profile"?}`); `Null` means no filter. Served today
-    /// as mint kinds of the same names; ready for a generic
-    /// `GET /__sandbox/inspect/{platform}/{kind}` hook.
+    /// and `sessions` (request `{"appid"?, "profile"?}`); `Null` means no filter. Served at
+    /// `GET /__sandbox/inspect/ilab/{kind}` and as mint kinds of the same names.
     ///
     /// # Errors
     /// [`ControlError::Unsupported`] for another kind, [`ControlError::BadRequest`] for a bad
@@ -1100,6 +1099,14 @@ impl Module for IlabModule {
 
     fn mint_kinds(&self) -> &'static [&'static str] {
         &[KIND_TICKET, KIND_ACCESS, KIND_UPLOADS, KIND_SESSIONS]
+    }
+
+    fn inspect_kinds(&self) -> &'static [&'static str] {
+        &[KIND_UPLOADS, KIND_SESSIONS]
+    }
+
+    fn inspect(&self, ctx: &Ctx, kind: &str, request: Value) -> Result<Value, ControlError> {
+        IlabModule::inspect(self, ctx, kind, request)
     }
 
     fn mint(&self, ctx: &Ctx, kind: &str, request: Value) -> Result<Value, ControlError> {
