@@ -30,9 +30,13 @@ pub fn external_required() -> bool {
 /// When `KAIFANG_REQUIRE_EXTERNAL=1`.
 pub fn missing<T>(what: &str) -> Result<Option<T>, String> {
     if external_required() {
-        Err(format!("KAIFANG_REQUIRE_EXTERNAL=1 but {what} is not available"))
+        Err(format!(
+            "KAIFANG_REQUIRE_EXTERNAL=1 but {what} is not available"
+        ))
     } else {
-        eprintln!("\n\n!!!!!!!! SKIPPED: {what} is not available (set KAIFANG_REQUIRE_EXTERNAL=1 to make this a failure) !!!!!!!!\n");
+        eprintln!(
+            "\n\n!!!!!!!! SKIPPED: {what} is not available (set KAIFANG_REQUIRE_EXTERNAL=1 to make this a failure) !!!!!!!!\n"
+        );
         Ok(None)
     }
 }
@@ -61,8 +65,13 @@ pub fn require(program: &str) -> Result<Option<PathBuf>, String> {
 /// # Errors
 /// When none is found and `KAIFANG_REQUIRE_EXTERNAL=1`.
 pub fn python_with(modules: &[&str]) -> Result<Option<PathBuf>, String> {
-    let python = std::env::var_os("KAIFANG_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from);
-    let probe = modules.iter().map(|m| format!("import {m}")).collect::<Vec<_>>().join("; ");
+    let python =
+        std::env::var_os("KAIFANG_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from);
+    let probe = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
     let ok = Command::new(&python)
         .args(["-c", &probe])
         .output()
@@ -70,7 +79,10 @@ pub fn python_with(modules: &[&str]) -> Result<Option<PathBuf>, String> {
     if ok {
         Ok(Some(python))
     } else {
-        missing(&format!("a Python ({}) with the modules {modules:?}", python.display()))
+        missing(&format!(
+            "a Python ({}) with the modules {modules:?}",
+            python.display()
+        ))
     }
 }
 
@@ -87,7 +99,10 @@ pub fn shared_dir() -> Result<Option<PathBuf>, String> {
     if dir.join("seeds").is_dir() {
         Ok(Some(dir))
     } else {
-        missing(&format!("the shared seed documents at {} (../shared beside the checkout)", dir.display()))
+        missing(&format!(
+            "the shared seed documents at {} (../shared beside the checkout)",
+            dir.display()
+        ))
     }
 }
 
@@ -96,11 +111,15 @@ pub fn shared_dir() -> Result<Option<PathBuf>, String> {
 /// # Errors
 /// When the seeds are missing and required, or no file has that prefix.
 pub fn seed(prefix: &str) -> Result<Option<String>, String> {
-    let Some(dir) = shared_dir()? else { return Ok(None) };
+    let Some(dir) = shared_dir()? else {
+        return Ok(None);
+    };
     let entries = std::fs::read_dir(dir.join("seeds")).map_err(|e| e.to_string())?;
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with(prefix) {
-            return std::fs::read_to_string(entry.path()).map(Some).map_err(|e| e.to_string());
+            return std::fs::read_to_string(entry.path())
+                .map(Some)
+                .map_err(|e| e.to_string());
         }
     }
     Err(format!("no seed document starting with {prefix}"))
@@ -113,7 +132,9 @@ pub fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
     for line in markdown.lines() {
         let trimmed = line.trim_start();
         match &mut current {
-            None if trimmed.starts_with("```") && trimmed.trim_start_matches('`').trim() == lang => {
+            None if trimmed.starts_with("```")
+                && trimmed.trim_start_matches('`').trim() == lang =>
+            {
                 current = Some(String::new());
             }
             Some(block) if trimmed.starts_with("```") => {
@@ -134,7 +155,11 @@ pub fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => {
                 eprintln!("cannot start the shared tokio runtime: {e}");
