@@ -32,6 +32,20 @@ pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> SystemTime;
 
+    /// A cheaper reading that may lag by up to a few milliseconds; used only for cache freshness
+    /// checks, never for signatures (use [`Clock::now`] for anything sent to a server).
+    ///
+    /// Why lagging is harmless there: a cached token's `refresh_at` is always a margin (seconds
+    /// to minutes, see [`RefreshPolicy`](crate::lifecycle::RefreshPolicy)) before its expiry, so
+    /// a reading a few milliseconds late at worst serves the token a few milliseconds past
+    /// `refresh_at`, still long before it expires; the refresh itself (the slow path) decides on
+    /// [`Clock::now`]. The default is [`Clock::now`] (exact); [`SystemClock`] overrides it with
+    /// `CLOCK_REALTIME_COARSE` on Linux (the time of the last timer tick: a few ns instead of
+    /// 15–25 ns), and [`OffsetClock`] forwards it to its inner clock.
+    fn now_coarse(&self) -> SystemTime {
+        self.now()
+    }
+
     /// The current time as milliseconds since the Unix epoch (negative before 1970).
     fn now_millis(&self) -> i64 {
         to_unix_millis(self.now())
@@ -70,7 +84,8 @@ pub fn add_signed_millis(t: SystemTime, offset_ms: i64) -> SystemTime {
     shifted.unwrap_or(t)
 }
 
-/// The operating system's clock (`SystemTime::now()`).
+/// The operating system's clock (`SystemTime::now()`; [`Clock::now_coarse`] reads
+/// `CLOCK_REALTIME_COARSE` on Linux).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
@@ -78,6 +93,34 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+
+    #[inline]
+    fn now_coarse(&self) -> SystemTime {
+        coarse_realtime()
+    }
+}
+
+/// `CLOCK_REALTIME_COARSE` (vDSO, no syscall): the wall clock as of the last timer tick, so it
+/// lags `CLOCK_REALTIME` by at most one tick (1–10 ms depending on the kernel's `HZ`).
+#[cfg(target_os = "linux")]
+#[inline]
+fn coarse_realtime() -> SystemTime {
+    use rustix::time::{ClockId, clock_gettime};
+    let ts = clock_gettime(ClockId::RealtimeCoarse);
+    match (u64::try_from(ts.tv_sec), u32::try_from(ts.tv_nsec)) {
+        (Ok(secs), Ok(nanos)) if nanos < 1_000_000_000 => UNIX_EPOCH
+            .checked_add(Duration::new(secs, nanos))
+            .unwrap_or_else(SystemTime::now),
+        // Before 1970 (or a malformed reading): not worth a special case.
+        _ => SystemTime::now(),
+    }
+}
+
+/// No coarse clock elsewhere: the exact one.
+#[cfg(not(target_os = "linux"))]
+#[inline]
+fn coarse_realtime() -> SystemTime {
+    SystemTime::now()
 }
 
 /// A clock that only moves when told to. Share it (`Arc<FrozenClock>`) between the test and the
@@ -180,6 +223,10 @@ impl OffsetClock {
 impl Clock for OffsetClock {
     fn now(&self) -> SystemTime {
         add_signed_millis(self.inner.now(), self.offset_ms())
+    }
+
+    fn now_coarse(&self) -> SystemTime {
+        add_signed_millis(self.inner.now_coarse(), self.offset_ms())
     }
 }
 
@@ -398,6 +445,13 @@ impl Context {
         self.clock.now()
     }
 
+    /// A cheaper reading of the current time that may lag by a few milliseconds
+    /// ([`Clock::now_coarse`]): for cache freshness checks only, never for signatures.
+    #[must_use]
+    pub fn now_coarse(&self) -> SystemTime {
+        self.clock.now_coarse()
+    }
+
     /// The current time in milliseconds since the Unix epoch.
     #[must_use]
     pub fn now_millis(&self) -> i64 {
@@ -466,6 +520,40 @@ mod tests {
         assert_eq!(off.now_millis(), 784_111_716_995);
         let junk = HeaderValue::from_static("yesterday");
         assert_eq!(skew_from_date_header(base.now(), &junk), None);
+    }
+
+    #[test]
+    fn coarse_clocks() {
+        // FrozenClock keeps the exact default; OffsetClock forwards to its inner clock.
+        let base = Arc::new(FrozenClock::from_unix_millis(1_000_000));
+        assert_eq!(base.now_coarse(), base.now());
+        let off = OffsetClock::new(base.clone(), 250);
+        assert_eq!(to_unix_millis(off.now_coarse()), 1_000_250);
+        off.set_offset_ms(-1_000);
+        assert_eq!(to_unix_millis(off.now_coarse()), 999_000);
+        let ctx = Context::new(Arc::new(off), Arc::new(SeqNonce::new(1)));
+        assert_eq!(ctx.now_coarse(), ctx.now());
+
+        // SystemClock: the coarse reading is close to the exact one (the time of the last tick).
+        let coarse = SystemClock.now_coarse();
+        let exact = SystemClock.now();
+        let gap = exact
+            .duration_since(coarse)
+            .unwrap_or_else(|e| e.duration());
+        assert!(
+            gap < Duration::from_millis(100),
+            "coarse clock off by {gap:?}"
+        );
+        // Through an OffsetClock over the system clock.
+        let off = OffsetClock::new(Arc::new(SystemClock), 60_000);
+        let skewed = off.now_coarse();
+        let lag = (SystemClock.now() + Duration::from_secs(60))
+            .duration_since(skewed)
+            .unwrap_or(Duration::ZERO);
+        assert!(
+            lag < Duration::from_millis(100),
+            "offset coarse clock lags {lag:?}"
+        );
     }
 
     #[test]

@@ -322,6 +322,30 @@ impl BodyBuffer {
         Ok(())
     }
 
+    /// Reads `reader` to its end straight into the buffer (no intermediate chunk buffer to
+    /// zero and copy from), reading at most `remaining() + 1` bytes: a body longer than the
+    /// limit fails as soon as it passes it. `io_error` maps a read error.
+    ///
+    /// # Errors
+    /// `io_error(e)` for a read error; [`body_too_large`] when the body passes the limit (the
+    /// buffer then holds the bytes read so far, one past the limit: drop it).
+    pub fn read_to_end_from<R: std::io::Read>(
+        &mut self,
+        reader: R,
+        io_error: impl FnOnce(std::io::Error) -> Error,
+    ) -> Result<(), Error> {
+        use std::io::Read as _;
+        let allowed = self.remaining().saturating_add(1);
+        reader
+            .take(allowed)
+            .read_to_end(&mut self.buf)
+            .map_err(io_error)?;
+        if self.buf.len() as u64 > self.limit {
+            return Err(body_too_large(self.limit));
+        }
+        Ok(())
+    }
+
     /// The bytes read.
     #[must_use]
     pub fn into_vec(self) -> Vec<u8> {
@@ -400,6 +424,44 @@ mod tests {
     use crate::context::{FixedNonce, FrozenClock};
     use crate::lifecycle::Acquire;
     use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn body_buffer_reads_to_end_within_the_limit() {
+        let io = |e: std::io::Error| transport_error(TransportErrorKind::Io, &e.to_string());
+        let mut b = BodyBuffer::new(10, Some(4));
+        b.push(b"ab").unwrap();
+        b.read_to_end_from(&b"cdefghij"[..], io).unwrap();
+        assert_eq!(b.into_vec(), b"abcdefghij");
+        // One byte past the limit fails, having read no more than limit + 1 bytes.
+        let mut b = BodyBuffer::new(10, None);
+        let mut src = &[b'x'; 100][..];
+        let err = b.read_to_end_from(&mut src, io).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Transport {
+                kind: TransportErrorKind::BodyTooLarge { limit: 10 },
+                ..
+            }
+        ));
+        assert_eq!(src.len(), 89);
+        // A read error is mapped.
+        struct Broken;
+        impl std::io::Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("reset"))
+            }
+        }
+        let err = BodyBuffer::new(10, None)
+            .read_to_end_from(Broken, io)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Transport {
+                kind: TransportErrorKind::Io,
+                ..
+            }
+        ));
+    }
 
     struct Get(&'static str);
     impl Exchange for Get {

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`AsyncClient`] | execute an exchange: timeouts, body limit, redirects refused, redacted `kaifang.http` span, clock skew from `Date` |
 //! | [`TokenManager`] | cached tokens per key: lock-free hot path, single-flight spawned refresh, backoff, compare-and-expire + one retry, shared store |
+//! | [`TokenHandle`] | one source bound to its cache entry: the hot path without map lookup or `Arc` clone |
 //! | [`reqwest_builder`] | a bare `reqwest::ClientBuilder` with the same TLS (ring, webpki roots) |
 //! | [`TransportConfig`] | the configuration shared with `kaifang-transport-blocking` (re-exported from proto-core) |
 //!
@@ -25,4 +26,4 @@ mod tokens;
 
 pub use client::{AsyncClient, reqwest_builder};
 pub use kaifang_proto_core::transport::TransportConfig;
-pub use tokens::TokenManager;
+pub use tokens::{TokenHandle, TokenManager};

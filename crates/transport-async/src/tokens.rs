@@ -115,7 +115,10 @@ struct Inner {
 /// and an optional shared [`AsyncTokenStore`] (in-memory by default). Cheap to clone (an `Arc`).
 ///
 /// * Hot path ([`TokenManager::token`] with a fresh token): one lock-free map lookup and one
-///   lock-free read before the first `.await`; no lock, no allocation beyond the `Arc` clone.
+///   lock-free read on the coarse clock ([`Clock::now_coarse`]) before the first `.await`; no
+///   lock, no allocation beyond the `Arc` clone. Faster still, bind a [`TokenHandle`] once with
+///   [`TokenManager::handle`]: no map lookup, and [`TokenHandle::with_token`] (not `async`)
+///   does not even clone the `Arc`.
 /// * `ServeAndRefresh` (token due but valid): the refresh is spawned and the caller is served
 ///   the current token at once.
 /// * Cancellation-safe: the refresh runs in its own task (`tokio::spawn`), not in the future of
@@ -221,12 +224,44 @@ impl TokenManager {
     /// The hot path alone: the cached token for `key` if it is fresh now, without refreshing.
     #[must_use]
     pub fn cached(&self, key: &TokenKey) -> Option<Arc<Token>> {
-        let now = self.inner.now();
+        let now = self.inner.now_coarse();
         self.inner
             .entries
             .load()
             .get(key)
             .and_then(|e| e.reader.fresh(now))
+    }
+
+    /// Binds `source` to its cache entry once, for a hot path without the map lookup (and,
+    /// with [`TokenHandle::with_token`], without the `Arc` clone). The handle owns clones of the
+    /// manager and the source (`'static`, `Send`, `Sync`: keep it in your service or move it
+    /// into tasks); it sees every refresh, expiry and store adoption the manager does (entries
+    /// are never removed).
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use kaifang_proto_core::lifecycle::TokenSource;
+    /// # use kaifang_proto_core::transport::TransportConfig;
+    /// # use kaifang_transport_async::{AsyncClient, TokenManager};
+    /// # async fn demo(source: Arc<dyn TokenSource>) -> Result<(), kaifang_proto_core::Error> {
+    /// let tokens = TokenManager::new(Arc::new(AsyncClient::new(TransportConfig::default())?));
+    /// let handle = tokens.handle(&source);
+    /// let auth = match handle.with_token(|t| format!("Bearer {}", t.access.expose_secret())) {
+    ///     Some(auth) => auth, // hot path, no `.await`
+    ///     None => format!("Bearer {}", handle.token().await?.access.expose_secret()),
+    /// };
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn handle<S>(&self, source: &Arc<S>) -> TokenHandle<S>
+    where
+        S: TokenSource + ?Sized + 'static,
+    {
+        TokenHandle {
+            entry: self.inner.entry(source.key()),
+            manager: self.clone(),
+            source: Arc::clone(source),
+        }
     }
 
     /// A valid token for `source`: the cached one when fresh (hot path), else after the single
@@ -374,6 +409,13 @@ impl Inner {
         self.client.context().now()
     }
 
+    /// The clock reading of the hot path's freshness check: the coarse one (may lag a few ms,
+    /// harmless since `refresh_at` is a margin before expiry). Refresh decisions use `now`.
+    #[inline]
+    fn now_coarse(&self) -> SystemTime {
+        self.client.clock().now_coarse()
+    }
+
     fn entry(&self, key: &TokenKey) -> Arc<Entry> {
         if let Some(e) = self.entries.load().get(key) {
             return Arc::clone(e);
@@ -514,5 +556,82 @@ impl Inner {
                 return Ok((*st.token).clone());
             }
         }
+    }
+}
+
+/// A [`TokenSource`] bound to its cache entry in a [`TokenManager`] ([`TokenManager::handle`]):
+/// the hot path without the map lookup. Cheap to clone (three `Arc`s).
+///
+/// * [`TokenHandle::with_token`] (not `async`): the hot path alone. A coarse clock reading
+///   ([`Clock::now_coarse`]) and an `arc_swap` guard load, then `f` on the borrowed token: no
+///   lock, no map lookup, no `Arc` clone (no shared refcount write, so tasks reading at once on
+///   several threads do not contend), no allocation. `None` when the token is missing or due:
+///   call [`TokenHandle::token`].
+/// * [`TokenHandle::token`]: like [`TokenManager::token`] (refresh on a miss), minus the lookup.
+pub struct TokenHandle<S: ?Sized> {
+    manager: TokenManager,
+    source: Arc<S>,
+    entry: Arc<Entry>,
+}
+
+impl<S: ?Sized> Clone for TokenHandle<S> {
+    fn clone(&self) -> Self {
+        Self {
+            manager: self.manager.clone(),
+            source: Arc::clone(&self.source),
+            entry: Arc::clone(&self.entry),
+        }
+    }
+}
+
+impl<S: TokenSource + ?Sized> fmt::Debug for TokenHandle<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenHandle")
+            .field("key", self.source.key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TokenSource + ?Sized + 'static> TokenHandle<S> {
+    /// The key this handle is bound to.
+    #[must_use]
+    pub fn key(&self) -> &TokenKey {
+        self.source.key()
+    }
+
+    /// The source this handle is bound to.
+    #[must_use]
+    pub fn source(&self) -> &Arc<S> {
+        &self.source
+    }
+
+    /// Runs `f` on the cached token if it is fresh, without refreshing; `None` otherwise (then
+    /// await [`TokenHandle::token`]). The token is borrowed from the cache while `f` runs: keep
+    /// `f` short (read a field, format a header) and clone what must outlive it.
+    #[inline]
+    pub fn with_token<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
+        self.entry
+            .reader
+            .with_fresh(self.manager.inner.now_coarse(), f)
+    }
+
+    /// The cached token if it is fresh, without refreshing (one `Arc` clone).
+    #[must_use]
+    pub fn cached(&self) -> Option<Arc<Token>> {
+        self.entry.reader.fresh(self.manager.inner.now_coarse())
+    }
+
+    /// A valid token: the cached one when fresh, else after the single refresh in flight
+    /// (exactly [`TokenManager::token`] for this source).
+    ///
+    /// # Errors
+    /// As [`TokenManager::token`].
+    pub async fn token(&self) -> Result<Arc<Token>, Error> {
+        if let Some(t) = self.cached() {
+            return Ok(t);
+        }
+        self.manager
+            .acquire(Arc::clone(&self.entry), &self.source)
+            .await
     }
 }

@@ -198,3 +198,103 @@ fn failed_refresh_keeps_serving_the_valid_token() {
         );
     });
 }
+
+#[test]
+fn handle_reads_without_lookup_and_refreshes_like_the_manager() {
+    runtime().block_on(async {
+        let up = upstream(Duration::ZERO);
+        let clock = Arc::new(FrozenClock::from_unix_millis(T0));
+        let tokens = manager(&clock);
+        let source = Source::new(up.server.url("/token"), "secret");
+        let handle = tokens.handle(&source);
+        assert!(Arc::ptr_eq(handle.source(), &source));
+        // Nothing cached yet: the hot path declines and does not fetch.
+        assert_eq!(
+            handle.with_token(|t| t.access.expose_secret().to_owned()),
+            None
+        );
+        assert!(handle.cached().is_none());
+        assert_eq!(up.tokens.load(Ordering::SeqCst), 0);
+        // The full path fetches once; the handle and the manager share the entry.
+        let first = handle.token().await.unwrap();
+        assert_eq!(first.access.expose_secret(), "tok-1");
+        assert!(Arc::ptr_eq(&tokens.token(&source).await.unwrap(), &first));
+        assert_eq!(
+            handle.with_token(|t| t.access.expose_secret().len()),
+            Some(5)
+        );
+        assert!(Arc::ptr_eq(&handle.cached().unwrap(), &first));
+        // An expiry through the manager is seen by the handle (and its clones).
+        let clone = handle.clone();
+        assert!(tokens.expire(handle.key(), &first).await);
+        assert_eq!(clone.with_token(|_| ()), None);
+        assert_eq!(
+            tokens.token(&source).await.unwrap().access.expose_secret(),
+            "tok-2"
+        );
+        assert_eq!(
+            clone
+                .with_token(|t| t.access.expose_secret().to_owned())
+                .as_deref(),
+            Some("tok-2")
+        );
+        // Past expiry the hot path declines; `token` fetches (one request).
+        clock.advance(Duration::from_secs(7300));
+        assert_eq!(handle.with_token(|_| ()), None);
+        assert_eq!(
+            handle.token().await.unwrap().access.expose_secret(),
+            "tok-3"
+        );
+        assert_eq!(handle.with_token(|_| ()), Some(()));
+        assert_eq!(up.tokens.load(Ordering::SeqCst), 3);
+        assert!(format!("{handle:?}").contains("TokenHandle"));
+    });
+}
+
+#[test]
+fn handles_in_many_tasks_share_one_refresh() {
+    runtime().block_on(async {
+        let up = upstream(Duration::from_millis(100));
+        let clock = Arc::new(FrozenClock::from_unix_millis(T0));
+        let tokens = manager(&clock);
+        let source = Source::new(up.server.url("/token"), "secret");
+        let handle = tokens.handle(&source);
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    let t = handle.token().await.unwrap();
+                    assert_eq!(t.access.expose_secret(), "tok-1");
+                    handle.with_token(|t| t.access.expose_secret().to_owned())
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().as_deref(), Some("tok-1"));
+        }
+        assert_eq!(up.tokens.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn system_clock_hot_path_uses_the_coarse_reading() {
+    runtime().block_on(async {
+        let up = upstream(Duration::ZERO);
+        let config = TransportConfig {
+            learn_skew: false,
+            ..TransportConfig::default()
+        };
+        let tokens = TokenManager::new(Arc::new(AsyncClient::new(config).unwrap()));
+        let source = Source::new(up.server.url("/token"), "secret");
+        let first = tokens.token(&source).await.unwrap();
+        let handle = tokens.handle(&source);
+        for _ in 0..1000 {
+            assert!(Arc::ptr_eq(&tokens.token(&source).await.unwrap(), &first));
+            assert_eq!(
+                handle.with_token(|t| t.access.expose_secret().len()),
+                Some(5)
+            );
+        }
+        assert_eq!(up.tokens.load(Ordering::SeqCst), 1);
+    });
+}

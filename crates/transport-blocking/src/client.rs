@@ -1,7 +1,7 @@
 //! [`BlockingClient`]: runs any [`Exchange`] over ureq, on the calling thread.
 
 use core::fmt;
-use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +11,10 @@ use kaifang_proto_core::exchange::Exchange;
 use kaifang_proto_core::redact;
 use kaifang_proto_core::transport::{TransportConfig, TransportCore, transport_error};
 use tracing::field::Empty;
+use ureq::config::Config as UreqConfig;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// A blocking HTTP client for exchanges. Cheap to share (`&self` everywhere; put it in an `Arc`
 /// to share between threads); keeps a connection pool.
@@ -81,7 +85,11 @@ impl BlockingClient {
             .build();
         Ok(Self {
             core,
-            agent: ureq::Agent::new_with_config(agent_config),
+            agent: ureq::Agent::with_parts(
+                agent_config,
+                DefaultConnector::default(),
+                LiteralFirstResolver::default(),
+            ),
         })
     }
 
@@ -144,19 +152,11 @@ impl BlockingClient {
         let status = resp.status();
         span.record("status", status.as_u16());
         let mut body = self.core.check_head(status, resp.headers())?;
-        {
-            let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
-            let mut chunk = [0u8; 16 * 1024];
-            loop {
-                let n = reader
-                    .read(&mut chunk)
-                    .map_err(|e| map_error(ureq::Error::from(e)))?;
-                if n == 0 {
-                    break;
-                }
-                body.push(&chunk[..n])?;
-            }
-        }
+        // Straight into the body buffer, at most limit + 1 bytes (no zeroed 16 KiB chunk).
+        body.read_to_end_from(
+            resp.body_mut().with_config().limit(u64::MAX).reader(),
+            |e| map_error(ureq::Error::from(e)),
+        )?;
         let (parts, _) = resp.into_parts();
         Ok(http::Response::from_parts(parts, body.into_vec()))
     }
@@ -186,4 +186,129 @@ fn map_error(e: ureq::Error) -> Error {
         _ => TransportErrorKind::Other,
     };
     transport_error(kind, &e.to_string())
+}
+
+/// ureq's resolver, minus a thread per request for IP literals.
+///
+/// ureq's `DefaultResolver` runs `ToSocketAddrs` on a freshly spawned thread whenever a timeout
+/// bounds resolution (ours always does: [`TransportConfig::total_timeout`]), so that it can give
+/// up on a slow DNS server. It does so for every request, pooled connection or not, and even
+/// for `127.0.0.1`: a thread spawn and join per request (~150 µs on loopback). An IP literal
+/// (`127.0.0.1`, `[::1]`) needs no lookup, so it is answered at once, filtered by the agent's
+/// IP family like any other address; host names go to `DefaultResolver`, timeout included.
+#[derive(Debug, Default)]
+struct LiteralFirstResolver {
+    dns: DefaultResolver,
+}
+
+impl LiteralFirstResolver {
+    /// The socket address of an `http`/`https` URI whose host is an IP literal.
+    fn literal(uri: &Uri) -> Option<SocketAddr> {
+        let authority = uri.authority()?;
+        let port = match (authority.port_u16(), uri.scheme_str()?) {
+            (Some(port), "http" | "https") => port,
+            (None, "http") => 80,
+            (None, "https") => 443,
+            _ => return None,
+        };
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let ip: IpAddr = host.parse().ok()?;
+        Some(SocketAddr::new(ip, port))
+    }
+}
+
+impl Resolver for LiteralFirstResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &UreqConfig,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let Some(addr) = Self::literal(uri) else {
+            return self.dns.resolve(uri, config, timeout);
+        };
+        let mut out = self.empty();
+        for a in config.ip_family().keep_wanted(std::iter::once(addr)) {
+            out.push(a);
+        }
+        if out.is_empty() {
+            Err(ureq::Error::HostNotFound)
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(uri: &str) -> Option<SocketAddr> {
+        LiteralFirstResolver::literal(&uri.parse().unwrap())
+    }
+
+    #[test]
+    fn ip_literals_resolve_without_lookup() {
+        assert_eq!(
+            literal("http://127.0.0.1:8080/x"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(
+            literal("http://127.0.0.1/x"),
+            Some("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            literal("https://10.1.2.3/x?y=1"),
+            Some("10.1.2.3:443".parse().unwrap())
+        );
+        assert_eq!(
+            literal("http://[::1]:9000/"),
+            Some("[::1]:9000".parse().unwrap())
+        );
+        assert_eq!(
+            literal("https://[2001:db8::1]/"),
+            Some("[2001:db8::1]:443".parse().unwrap())
+        );
+        // Host names (and unknown schemes) go to ureq's resolver.
+        assert_eq!(literal("http://localhost:8080/"), None);
+        assert_eq!(literal("https://api.example.com/"), None);
+        assert_eq!(literal("socks5://127.0.0.1:1080/"), None);
+    }
+
+    #[test]
+    fn resolver_answers_literals_and_delegates_names() {
+        let r = LiteralFirstResolver::default();
+        let timeout = NextTimeout {
+            after: std::time::Duration::from_secs(5).into(),
+            reason: ureq::Timeout::Resolve,
+            ..NextTimeout::default()
+        };
+        let any = UreqConfig::default();
+        let addrs = r
+            .resolve(&"http://127.0.0.1:1/".parse().unwrap(), &any, timeout)
+            .unwrap();
+        assert_eq!(&addrs[..], &["127.0.0.1:1".parse::<SocketAddr>().unwrap()]);
+        let addrs = r
+            .resolve(&"http://[::1]:2/".parse().unwrap(), &any, timeout)
+            .unwrap();
+        assert_eq!(&addrs[..], &["[::1]:2".parse::<SocketAddr>().unwrap()]);
+        // The agent's IP family still applies.
+        let v4 = UreqConfig::builder()
+            .ip_family(ureq::config::IpFamily::Ipv4Only)
+            .build();
+        assert!(matches!(
+            r.resolve(&"http://[::1]:2/".parse().unwrap(), &v4, timeout),
+            Err(ureq::Error::HostNotFound)
+        ));
+        // A host name goes through the lookup.
+        let addrs = r
+            .resolve(&"http://localhost:3/".parse().unwrap(), &any, timeout)
+            .unwrap();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 3));
+    }
 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`BlockingClient`] | execute an exchange: timeouts, body limit, redirects refused, redacted `kaifang.http` span, clock skew from `Date` |
 //! | [`TokenManager`] | cached tokens per key: lock-free hot path, single-flight refresh, backoff, compare-and-expire + one retry, shared store |
+//! | [`TokenHandle`] | one source bound to its cache entry: the hot path without map lookup or `Arc` clone |
 //! | [`TransportConfig`] | the configuration shared with `kaifang-transport-async` (re-exported from proto-core) |
 //!
 //! Behaviour is identical to `kaifang-transport-async`; both share the I/O-free steps of
@@ -22,4 +23,4 @@ mod tokens;
 
 pub use client::BlockingClient;
 pub use kaifang_proto_core::transport::TransportConfig;
-pub use tokens::TokenManager;
+pub use tokens::{TokenHandle, TokenManager};

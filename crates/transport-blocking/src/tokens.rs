@@ -100,7 +100,9 @@ impl Drop for AbandonGuard<'_> {
 /// and an optional shared [`TokenStore`] (in-memory by default).
 ///
 /// * Hot path ([`TokenManager::token`] with a fresh token): one lock-free map lookup and one
-///   lock-free read; no lock, no allocation beyond the `Arc` clone.
+///   lock-free read on the coarse clock ([`Clock::now_coarse`]); no lock, no allocation beyond
+///   the `Arc` clone. Faster still, bind a [`TokenHandle`] once with [`TokenManager::handle`]:
+///   no map lookup, and [`TokenHandle::with_token`] does not even clone the `Arc`.
 /// * `ServeAndRefresh` (token due but valid): the one caller that gets the refresh ticket
 ///   refreshes on its own thread, then returns (the new token); everybody else is served the
 ///   current token without waiting.
@@ -197,14 +199,49 @@ impl TokenManager {
         self.client.context().now()
     }
 
+    /// The clock reading of the hot path's freshness check: the coarse one (may lag a few ms,
+    /// harmless since `refresh_at` is a margin before expiry). Refresh decisions use `now`.
+    #[inline]
+    fn now_coarse(&self) -> SystemTime {
+        self.client.clock().now_coarse()
+    }
+
     /// The hot path alone: the cached token for `key` if it is fresh now, without refreshing.
     #[must_use]
     pub fn cached(&self, key: &TokenKey) -> Option<Arc<Token>> {
-        let now = self.now();
+        let now = self.now_coarse();
         self.entries
             .load()
             .get(key)
             .and_then(|e| e.reader.fresh(now))
+    }
+
+    /// Binds `source` to its cache entry once, for a hot path without the map lookup (and,
+    /// with [`TokenHandle::with_token`], without the `Arc` clone). The handle borrows the
+    /// manager and the source; it stays valid for the manager's life (entries are never
+    /// removed), and sees every refresh, expiry and store adoption the manager does.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use kaifang_proto_core::lifecycle::TokenSource;
+    /// # use kaifang_proto_core::transport::TransportConfig;
+    /// # use kaifang_transport_blocking::{BlockingClient, TokenManager};
+    /// # fn demo(source: &dyn TokenSource) -> Result<(), kaifang_proto_core::Error> {
+    /// let tokens = TokenManager::new(Arc::new(BlockingClient::new(TransportConfig::default())?));
+    /// let handle = tokens.handle(source);
+    /// let auth = match handle.with_token(|t| format!("Bearer {}", t.access.expose_secret())) {
+    ///     Some(auth) => auth,                                                   // hot path
+    ///     None => format!("Bearer {}", handle.token()?.access.expose_secret()), // refresh
+    /// };
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn handle<'a, S: TokenSource + ?Sized>(&'a self, source: &'a S) -> TokenHandle<'a, S> {
+        TokenHandle {
+            manager: self,
+            source,
+            entry: self.entry(source.key()),
+        }
     }
 
     /// A valid token for `source`: the cached one when fresh (hot path), else after the single
@@ -443,5 +480,62 @@ impl TokenManager {
                 return Ok((*st.token).clone());
             }
         }
+    }
+}
+
+/// A [`TokenSource`] bound to its cache entry in a [`TokenManager`] ([`TokenManager::handle`]):
+/// the hot path without the map lookup.
+///
+/// * [`TokenHandle::with_token`]: the hot path alone. A coarse clock reading
+///   ([`Clock::now_coarse`]) and an `arc_swap` guard load, then `f` on the borrowed token: no
+///   lock, no map lookup, no `Arc` clone (no shared refcount write, so threads reading at once
+///   do not contend), no allocation. `None` when the token is missing or due: call
+///   [`TokenHandle::token`].
+/// * [`TokenHandle::token`]: like [`TokenManager::token`] (refresh on a miss), minus the lookup.
+pub struct TokenHandle<'a, S: ?Sized> {
+    manager: &'a TokenManager,
+    source: &'a S,
+    entry: Arc<Entry>,
+}
+
+impl<S: TokenSource + ?Sized> fmt::Debug for TokenHandle<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenHandle")
+            .field("key", self.source.key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TokenSource + ?Sized> TokenHandle<'_, S> {
+    /// The key this handle is bound to.
+    #[must_use]
+    pub fn key(&self) -> &TokenKey {
+        self.source.key()
+    }
+
+    /// Runs `f` on the cached token if it is fresh, without refreshing; `None` otherwise (then
+    /// call [`TokenHandle::token`]). The token is borrowed from the cache while `f` runs: keep
+    /// `f` short (read a field, format a header) and clone what must outlive it.
+    #[inline]
+    pub fn with_token<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
+        self.entry.reader.with_fresh(self.manager.now_coarse(), f)
+    }
+
+    /// The cached token if it is fresh, without refreshing (one `Arc` clone).
+    #[must_use]
+    pub fn cached(&self) -> Option<Arc<Token>> {
+        self.entry.reader.fresh(self.manager.now_coarse())
+    }
+
+    /// A valid token: the cached one when fresh, else after the single refresh in flight
+    /// (exactly [`TokenManager::token`] for this source).
+    ///
+    /// # Errors
+    /// As [`TokenManager::token`].
+    pub fn token(&self) -> Result<Arc<Token>, Error> {
+        if let Some(t) = self.cached() {
+            return Ok(t);
+        }
+        self.manager.acquire(&self.entry, self.source)
     }
 }

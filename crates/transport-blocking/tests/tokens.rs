@@ -167,3 +167,101 @@ fn failed_refresh_keeps_serving_the_valid_token() {
         "tok-3"
     );
 }
+
+#[test]
+fn handle_reads_without_lookup_and_refreshes_like_the_manager() {
+    let up = upstream(Duration::ZERO);
+    let clock = Arc::new(FrozenClock::from_unix_millis(T0));
+    let tokens = manager(&clock);
+    let source = Source::new(up.server.url("/token"), "secret");
+    let handle = tokens.handle(&*source);
+    assert_eq!(
+        handle.key(),
+        kaifang_proto_core::lifecycle::TokenSource::key(&*source)
+    );
+    // Nothing cached yet: the hot path declines and does not fetch.
+    assert_eq!(
+        handle.with_token(|t| t.access.expose_secret().to_owned()),
+        None
+    );
+    assert!(handle.cached().is_none());
+    assert_eq!(up.tokens.load(Ordering::SeqCst), 0);
+    // The full path fetches once; the handle and the manager share the entry.
+    let first = handle.token().unwrap();
+    assert_eq!(first.access.expose_secret(), "tok-1");
+    assert!(Arc::ptr_eq(&tokens.token(&*source).unwrap(), &first));
+    assert_eq!(
+        handle.with_token(|t| t.access.expose_secret().len()),
+        Some(5)
+    );
+    assert!(Arc::ptr_eq(&handle.cached().unwrap(), &first));
+    // A token fetched through the manager is seen by the handle, and vice versa after expiry.
+    assert!(tokens.expire(handle.key(), &first));
+    assert_eq!(handle.with_token(|_| ()), None);
+    assert_eq!(
+        tokens.token(&*source).unwrap().access.expose_secret(),
+        "tok-2"
+    );
+    assert_eq!(
+        handle
+            .with_token(|t| t.access.expose_secret().to_owned())
+            .as_deref(),
+        Some("tok-2")
+    );
+    // Past refresh_at the hot path declines; `token` refreshes (one request).
+    clock.advance(Duration::from_secs(7000));
+    assert_eq!(handle.with_token(|_| ()), None);
+    assert_eq!(handle.token().unwrap().access.expose_secret(), "tok-3");
+    assert_eq!(handle.with_token(|_| ()), Some(()));
+    assert_eq!(up.tokens.load(Ordering::SeqCst), 3);
+    assert!(format!("{handle:?}").contains("TokenHandle"));
+}
+
+#[test]
+fn handles_on_many_threads_share_one_refresh() {
+    let up = upstream(Duration::from_millis(100));
+    let clock = Arc::new(FrozenClock::from_unix_millis(T0));
+    let tokens = manager(&clock);
+    let source = Source::new(up.server.url("/token"), "secret");
+    let barrier = Barrier::new(16);
+    thread::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|| {
+                let handle = tokens.handle(&*source);
+                barrier.wait();
+                let t = handle.token().unwrap();
+                assert_eq!(t.access.expose_secret(), "tok-1");
+                assert_eq!(
+                    handle
+                        .with_token(|t| t.access.expose_secret().to_owned())
+                        .as_deref(),
+                    Some("tok-1")
+                );
+            });
+        }
+    });
+    assert_eq!(up.tokens.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn system_clock_hot_path_uses_the_coarse_reading() {
+    // With the real clock (coarse freshness check), a fresh 7200 s token is served from the
+    // cache by the manager and the handle alike.
+    let up = upstream(Duration::ZERO);
+    let config = TransportConfig {
+        learn_skew: false,
+        ..TransportConfig::default()
+    };
+    let tokens = TokenManager::new(Arc::new(BlockingClient::new(config).unwrap()));
+    let source = Source::new(up.server.url("/token"), "secret");
+    let first = tokens.token(&*source).unwrap();
+    let handle = tokens.handle(&*source);
+    for _ in 0..1000 {
+        assert!(Arc::ptr_eq(&tokens.token(&*source).unwrap(), &first));
+        assert_eq!(
+            handle.with_token(|t| t.access.expose_secret().len()),
+            Some(5)
+        );
+    }
+    assert_eq!(up.tokens.load(Ordering::SeqCst), 1);
+}

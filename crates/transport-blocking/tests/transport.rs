@@ -167,3 +167,28 @@ fn skew_is_learned_from_date() {
     assert_eq!(c.clock().offset_ms(), 0);
     let _ = Arc::clone(c.clock());
 }
+
+#[test]
+fn ip_literal_and_host_name_both_reach_the_server() {
+    let s = TestServer::start(|req| Reply::text(200, req.path().to_owned()));
+    let c = client(TransportConfig::default());
+    let port = s.addr().port();
+    // An IP literal is answered by our resolver without a lookup thread...
+    let r = c
+        .execute(&Raw(format!("http://127.0.0.1:{port}/literal")))
+        .unwrap();
+    assert_eq!(r.body(), b"/literal");
+    // ...and a host name still goes through ureq's resolver (with its timeout).
+    let r = c
+        .execute(&Raw(format!("http://localhost:{port}/name")))
+        .unwrap();
+    assert_eq!(r.body(), b"/name");
+    assert_eq!(s.hits(), 2);
+    // An IP literal nobody listens on is a connect error, as before.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = c.execute(&Raw(format!("http://{closed}/x"))).unwrap_err();
+    assert_eq!(kind(&err), TransportErrorKind::Connect, "{err}");
+}

@@ -135,8 +135,12 @@ struct Snapshot {
 }
 
 /// The lock-free read side of a [`TokenSlot`]: clone it freely and check it before taking the
-/// transport's lock. Reading is an atomic load (no lock, no allocation) and, when the token is
-/// fresh, one `Arc` clone.
+/// transport's lock. Reading is an `arc_swap` guard load (no lock, no allocation, no write to a
+/// cache line shared with other readers) and, for [`TokenReader::fresh`] with a fresh token, one
+/// `Arc` clone; [`TokenReader::with_fresh`] does not even clone.
+///
+/// `now` may come from [`Clock::now_coarse`](crate::context::Clock::now_coarse): a reading a few
+/// milliseconds late is harmless because `refresh_at` is a margin before expiry.
 #[derive(Debug, Clone, Default)]
 pub struct TokenReader {
     hot: Arc<ArcSwapOption<Snapshot>>,
@@ -146,6 +150,7 @@ impl TokenReader {
     /// The cached token when it is fresh at `now` (before its `refresh_at`, not invalidated);
     /// otherwise `None` and the caller goes to the slow path ([`TokenSlot::acquire`]).
     #[must_use]
+    #[inline]
     pub fn fresh(&self, now: SystemTime) -> Option<Arc<Token>> {
         let guard = self.hot.load();
         match guard.as_ref() {
@@ -154,7 +159,9 @@ impl TokenReader {
         }
     }
 
-    /// Runs `f` on the fresh token without cloning the `Arc`.
+    /// Runs `f` on the fresh token without cloning the `Arc` (the snapshot is held by a
+    /// `load()` guard while `f` runs: keep `f` short).
+    #[inline]
     pub fn with_fresh<R>(&self, now: SystemTime, f: impl FnOnce(&Token) -> R) -> Option<R> {
         let guard = self.hot.load();
         match guard.as_ref() {
