@@ -26,14 +26,13 @@ use std::error::Error;
 use std::sync::Arc;
 
 use kaifang::blocking::{BlockingClient, TokenManager};
-use kaifang::core::token::Token;
 use kaifang::core::transport::TransportConfig;
 use kaifang::sandbox::Sandbox;
 use kaifang::sandbox::platforms::tianyi::{
     PLATFORM_APP_ID, PLATFORM_APP_SECRET, PLATFORM_ENTERPRISE_USER, TianyiModule,
 };
-use kaifang::tianyi::device::{REGIONS_PATH, Region};
-use kaifang::tianyi::{Call, PrivateParams, Tianyi, TianyiConfig, TianyiTokens};
+use kaifang::tianyi::device::Region;
+use kaifang::tianyi::{Tianyi, TianyiConfig, TianyiTokens};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -100,15 +99,7 @@ fn run() -> Res<()> {
 }
 
 fn top_regions(manager: &TokenManager, source: &TianyiTokens, app: &Tianyi) -> Res<Vec<Region>> {
-    Ok(manager.call_with_token(source, |t| regions_call(app, t))?)
-}
-
-/// The `getReginWithGroupList` call for any token. Building it fails only for a token holding
-/// `&`, which the platform could not parse either: that token is sent as no token, and the
-/// platform's refusal comes back as a typed error.
-fn regions_call(app: &Tianyi, token: &Token) -> Call<Vec<Region>> {
-    app.regions(&token.access, "")
-        .unwrap_or_else(|_| Call::new(app, REGIONS_PATH, PrivateParams::new()))
+    Ok(manager.try_call_with_token(source, |t| app.regions(&t.access, ""))?)
 }
 
 /// Token through the manager, then the device calls.

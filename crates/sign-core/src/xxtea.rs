@@ -206,7 +206,7 @@ fn decrypt_framed(key: &XxteaKey, block: &mut [u8]) -> Result<usize, Error> {
 #[inline(always)]
 fn mx(sum: u32, y: u32, z: u32, p: usize, e: usize, k: &[u32; 4]) -> u32 {
     (((z >> 5) ^ (y << 2)).wrapping_add((y >> 3) ^ (z << 4)))
-        ^ ((sum ^ y).wrapping_add(k[(p & 3) ^ e] ^ z))
+        ^ ((sum ^ y).wrapping_add(k[(p ^ e) & 3] ^ z))
 }
 
 #[inline(always)]
@@ -216,39 +216,31 @@ fn load(word: &[u8; 4]) -> u32 {
 
 /// Encrypts at least two words in place.
 ///
-/// Each round walks the words with an iterator (no index arithmetic, so no bounds checks): the
-/// right neighbour `y` of word `p` is read once and carried over as the word updated next, and
-/// the last word's right neighbour is the first word as updated in this round.
+/// The right neighbour `y` of word `p` is read once and carried over as the word updated next;
+/// the last word's right neighbour is the first word as updated in this round. (A plain index
+/// loop: LLVM removes its bounds checks, and it measured faster than the iterator form.)
 fn encrypt_words(v: &mut [[u8; 4]], k: &[u32; 4]) {
     let n = v.len();
     if n < 2 {
         return;
     }
+    let last = n - 1;
     let rounds = 6 + 52 / n;
     let mut sum = 0u32;
-    let mut z = v.last().map_or(0, load);
+    let mut z = load(&v[last]);
     for _ in 0..rounds {
         sum = sum.wrapping_add(DELTA);
         let e = ((sum >> 2) & 3) as usize;
-        let mut words = v.iter_mut();
-        let Some(mut slot) = words.next() else { return };
-        let mut current = load(slot);
-        let mut first = 0;
-        let mut p = 0;
-        for next in words {
-            let y = load(next);
+        let mut current = load(&v[0]);
+        for p in 0..last {
+            let y = load(&v[p + 1]);
             let x = current.wrapping_add(mx(sum, y, z, p, e, k));
-            *slot = x.to_le_bytes();
-            if p == 0 {
-                first = x;
-            }
+            v[p] = x.to_le_bytes();
             z = x;
             current = y;
-            slot = next;
-            p += 1;
         }
-        let x = current.wrapping_add(mx(sum, first, z, p, e, k));
-        *slot = x.to_le_bytes();
+        let x = current.wrapping_add(mx(sum, load(&v[0]), z, last, e, k));
+        v[last] = x.to_le_bytes();
         z = x;
     }
 }

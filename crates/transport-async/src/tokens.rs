@@ -299,15 +299,35 @@ impl TokenManager {
         E: Exchange,
         F: FnMut(&Token) -> E,
     {
+        self.try_call_with_token(source, |token| Ok(make(token)))
+            .await
+    }
+
+    /// [`call_with_token`](TokenManager::call_with_token) for exchanges whose construction can
+    /// fail (the platform crates' builders validate their input): an `Err` from `make` is
+    /// returned as it is, before anything is sent.
+    ///
+    /// # Errors
+    /// From [`TokenManager::token`], `make`, or the exchange.
+    pub async fn try_call_with_token<S, E, F>(
+        &self,
+        source: &Arc<S>,
+        mut make: F,
+    ) -> Result<E::Output, Error>
+    where
+        S: TokenSource + ?Sized + 'static,
+        E: Exchange,
+        F: FnMut(&Token) -> Result<E, Error>,
+    {
         let mut gate = RetryGate::new();
         let token = self.token(source).await?;
-        let first = self.inner.client.execute(&make(&token)).await;
+        let first = self.inner.client.execute(&make(&token)?).await;
         match first {
             Err(err) if gate.should_retry(&err) => {
                 tracing::debug!(key = %source.key(), "token rejected; expiring it and retrying once");
                 self.expire(source.key(), &token).await;
                 let token = self.token(source).await?;
-                self.inner.client.execute(&make(&token)).await
+                self.inner.client.execute(&make(&token)?).await
             }
             other => other,
         }

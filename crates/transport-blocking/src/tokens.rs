@@ -272,14 +272,29 @@ impl TokenManager {
         E: Exchange,
         F: FnMut(&Token) -> E,
     {
+        self.try_call_with_token(source, |token| Ok(make(token)))
+    }
+
+    /// [`call_with_token`](TokenManager::call_with_token) for exchanges whose construction can
+    /// fail (the platform crates' builders validate their input): an `Err` from `make` is
+    /// returned as it is, before anything is sent.
+    ///
+    /// # Errors
+    /// From [`TokenManager::token`], `make`, or the exchange.
+    pub fn try_call_with_token<S, E, F>(&self, source: &S, mut make: F) -> Result<E::Output, Error>
+    where
+        S: TokenSource + ?Sized,
+        E: Exchange,
+        F: FnMut(&Token) -> Result<E, Error>,
+    {
         let mut gate = RetryGate::new();
         let token = self.token(source)?;
-        match self.client.execute(&make(&token)) {
+        match self.client.execute(&make(&token)?) {
             Err(err) if gate.should_retry(&err) => {
                 tracing::debug!(key = %source.key(), "token rejected; expiring it and retrying once");
                 self.expire(source.key(), &token);
                 let token = self.token(source)?;
-                self.client.execute(&make(&token))
+                self.client.execute(&make(&token)?)
             }
             other => other,
         }

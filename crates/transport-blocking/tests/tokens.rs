@@ -122,6 +122,38 @@ fn token_rejected_twice_means_exactly_two_calls_and_a_typed_error() {
 }
 
 #[test]
+fn try_call_returns_a_build_error_before_sending_and_retries_like_call() {
+    let up = upstream(Duration::ZERO);
+    let clock = Arc::new(FrozenClock::from_unix_millis(T0));
+    let tokens = manager(&clock);
+    let source = Source::new(up.server.url("/token"), "secret");
+    let api = up.server.url("/api");
+    // A builder that refuses: the error comes back as it is and nothing reaches the API.
+    let err = tokens
+        .try_call_with_token(&*source, |_| -> Result<Call, Error> {
+            Err(Error::Config("bad input".into()))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m == "bad input"),
+        "{err:?}"
+    );
+    assert_eq!(up.api.load(Ordering::SeqCst), 0);
+    // A builder that succeeds behaves exactly like `call_with_token`: one retry, then the error.
+    let err = tokens
+        .try_call_with_token(&*source, |t| {
+            Ok(Call {
+                url: api.clone(),
+                access_token: t.access.expose_secret().to_owned(),
+                signature: "sig".into(),
+            })
+        })
+        .unwrap_err();
+    assert!(err.is_token_invalid(), "{err:?}");
+    assert_eq!(up.api.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn failed_refreshes_back_off_boundedly() {
     let up = upstream(Duration::ZERO);
     up.fail.store(true, Ordering::SeqCst);
