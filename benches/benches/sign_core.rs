@@ -141,6 +141,18 @@ fn tianyi(c: &mut Criterion) {
             signer.sign(&sts, HexCase::Lower)
         })
     });
+    group.bench_function("step_encrypt_params_hex", |b| {
+        b.iter(|| {
+            let mut out = [0u8; 256];
+            signer
+                .encrypt_params_hex(black_box(SEED_PARAMS), HexCase::Lower, &mut out)
+                .map(|s| s.len())
+                .unwrap()
+        })
+    });
+    group.bench_function("step_sign", |b| {
+        b.iter(|| signer.sign(black_box(&sts), HexCase::Lower))
+    });
     group.bench_function("part_xxtea_82", |b| {
         b.iter(|| {
             let mut out = [0u8; 88];

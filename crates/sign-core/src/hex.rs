@@ -17,6 +17,19 @@ use crate::error::{Error, ensure_capacity};
 const LOWER: &[u8; 16] = b"0123456789abcdef";
 const UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
+/// Both hex digits of every byte value: one lookup and one 2-byte store per byte.
+const fn pairs(digits: &[u8; 16]) -> [[u8; 2]; 256] {
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [digits[i >> 4], digits[i & 0x0f]];
+        i += 1;
+    }
+    table
+}
+static LOWER_PAIRS: [[u8; 2]; 256] = pairs(LOWER);
+static UPPER_PAIRS: [[u8; 2]; 256] = pairs(UPPER);
+
 /// Which letters a hex encoding uses. Platforms disagree: Python and most Go clients send lower
 /// case, Java's `HexBinaryAdapter` and C#'s `Convert.ToHexString` upper case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -29,10 +42,10 @@ pub enum HexCase {
 }
 
 impl HexCase {
-    fn table(self) -> &'static [u8; 16] {
+    fn pairs(self) -> &'static [[u8; 2]; 256] {
         match self {
-            HexCase::Lower => LOWER,
-            HexCase::Upper => UPPER,
+            HexCase::Lower => &LOWER_PAIRS,
+            HexCase::Upper => &UPPER_PAIRS,
         }
     }
 }
@@ -50,10 +63,10 @@ pub fn encode_to_slice<'a>(
         .checked_mul(2)
         .ok_or(Error::InputTooLong { len: input.len() })?;
     ensure_capacity(needed, out)?;
-    let table = case.table();
-    for (pair, &byte) in out.chunks_exact_mut(2).zip(input) {
-        pair[0] = table[usize::from(byte >> 4)];
-        pair[1] = table[usize::from(byte & 0x0f)];
+    let table = case.pairs();
+    let (pairs, _) = out.as_chunks_mut::<2>();
+    for (pair, &byte) in pairs.iter_mut().zip(input) {
+        *pair = table[usize::from(byte)];
     }
     Ok(ascii_str(out.get(..needed).unwrap_or_default()))
 }
@@ -65,12 +78,22 @@ pub fn encode_to_slice<'a>(
 pub fn expand_in_place(buf: &mut [u8], len: usize, case: HexCase) -> Result<&str, Error> {
     let needed = len.checked_mul(2).ok_or(Error::InputTooLong { len })?;
     ensure_capacity(needed, buf)?;
-    let table = case.table();
-    // Walk backwards: position i is read before positions 2i and 2i+1 (both >= i) are written.
-    for i in (0..len).rev() {
-        let byte = buf[i];
-        buf[2 * i] = table[usize::from(byte >> 4)];
-        buf[2 * i + 1] = table[usize::from(byte & 0x0f)];
+    let table = case.pairs();
+    // Walk backwards a chunk at a time: the chunk `[start, end)` is copied out first, then its
+    // hex goes to `[2 * start, 2 * end)`, which only overlaps bytes already expanded (>= end) or
+    // the chunk itself; bytes before `start` are never touched.
+    const CHUNK: usize = 32;
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let mut chunk = [0u8; CHUNK];
+        let n = end - start;
+        chunk[..n].copy_from_slice(&buf[start..end]);
+        let (dst, _) = buf[2 * start..2 * end].as_chunks_mut::<2>();
+        for (pair, &byte) in dst.iter_mut().zip(&chunk[..n]) {
+            *pair = table[usize::from(byte)];
+        }
+        end = start;
     }
     Ok(ascii_str(buf.get(..needed).unwrap_or_default()))
 }
