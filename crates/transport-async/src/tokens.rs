@@ -14,8 +14,6 @@
 //! refresh runs inline under the same guard.
 
 use core::fmt;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -25,7 +23,7 @@ use kaifang_proto_core::context::Clock;
 use kaifang_proto_core::error::Error;
 use kaifang_proto_core::exchange::Exchange;
 use kaifang_proto_core::lifecycle::{
-    Acquire, AsyncTokenStore, MemoryStore, Plan, RefreshPolicy, RefreshTicket, RetryGate,
+    Acquire, AsyncTokenStore, KeyMap, MemoryStore, Plan, RefreshPolicy, RefreshTicket, RetryGate,
     StoredToken, SyncAsAsync, TokenKey, TokenReader, TokenSlot, TokenSource,
 };
 use kaifang_proto_core::token::Token;
@@ -59,30 +57,7 @@ impl Entry {
     }
 }
 
-/// FNV-1a: token keys are a handful of short strings chosen by the application (no untrusted
-/// input), so a fast non-keyed hash keeps the lookup on the hot path short.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type Entries = HashMap<TokenKey, Arc<Entry>, BuildHasherDefault<Fnv>>;
+type Entries = KeyMap<Arc<Entry>>;
 
 /// Returns the ticket to the slot as abandoned if the refresh future is dropped (or unwinds)
 /// before settling it, and wakes the waiters so one of them takes over.

@@ -2,6 +2,8 @@
 
 use core::fmt;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
@@ -57,5 +59,33 @@ impl TokenKey {
 impl fmt::Display for TokenKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.storage_key())
+    }
+}
+
+/// A map keyed by [`TokenKey`] with a fast non-keyed hash ([`KeyHasher`]): what a transport's
+/// token manager keeps its per-key entries in.
+pub type KeyMap<V> = HashMap<TokenKey, V, BuildHasherDefault<KeyHasher>>;
+
+/// FNV-1a. Token keys are a handful of short strings chosen by the application (no untrusted
+/// input), so a fast hash without a random key keeps the lookup on the hot path short.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
     }
 }

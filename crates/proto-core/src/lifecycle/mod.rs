@@ -66,7 +66,7 @@ mod slot;
 mod source;
 mod store;
 
-pub use key::TokenKey;
+pub use key::{KeyHasher, KeyMap, TokenKey};
 pub use policy::{Freshness, RefreshPolicy};
 pub use retry::RetryGate;
 pub use slot::{Acquire, FailureOutcome, Plan, RefreshTicket, TokenReader, TokenSlot};
