@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kaifang_sign_core::aliyun::{MqttSign, SecureMode, SignMethod};
-use kaifang_sign_core::hex::HexCase;
+use kaifang_sign_core::hex::{self, HexCase, HexString};
 use kaifang_sign_core::mac::HmacSha256Key;
 use kaifang_sign_core::tianyi::{StringToSign, TianyiSigner};
 use kaifang_sign_core::xxtea::{self, XxteaKey};
@@ -159,8 +159,21 @@ fn tianyi(c: &mut Criterion) {
             xxtea::encrypt_into(&xkey, black_box(SEED_PARAMS), &mut out).unwrap()
         })
     });
+    group.bench_function("part_hex_88", |b| {
+        let cipher = [0xa7u8; 88];
+        b.iter(|| {
+            let mut out = [0u8; 176];
+            hex::encode_to_slice(black_box(&cipher), HexCase::Lower, &mut out)
+                .map(str::len)
+                .unwrap()
+        })
+    });
     group.bench_function("part_hmac_string_to_sign", |b| {
         b.iter(|| hkey.sign(black_box(sts_string.as_bytes())))
+    });
+    group.bench_function("part_hex_32", |b| {
+        let tag = [0x5cu8; 32];
+        b.iter(|| HexString::<64>::encode(black_box(&tag), HexCase::Lower))
     });
     group.finish();
 }

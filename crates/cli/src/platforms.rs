@@ -1,0 +1,1 @@
+//! Building each platform's client from [`crate::config::Settings`] (being written).
