@@ -30,7 +30,12 @@ pub(crate) struct ProfileArgs {
     #[arg(long, env = "KAIFANG_CONFIG", global = true)]
     pub(crate) config: Option<PathBuf>,
     /// Profile name inside the file.
-    #[arg(long, env = "KAIFANG_PROFILE", default_value = "default", global = true)]
+    #[arg(
+        long,
+        env = "KAIFANG_PROFILE",
+        default_value = "default",
+        global = true
+    )]
     pub(crate) profile: String,
 }
 
@@ -55,7 +60,10 @@ impl Settings {
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
         let (profile, source) = match resolve_file(args.config.as_deref())? {
-            None => (toml::Table::new(), "no profile file".to_owned()),
+            None => (
+                toml::Table::new(),
+                "a profile of kaifang.toml (--config FILE)".to_owned(),
+            ),
             Some(path) => {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
                     CliError::bad_input(format!("cannot read {}: {e}", path.display()))
@@ -72,11 +80,7 @@ impl Settings {
                     .unwrap_or_default();
                 (
                     table,
-                    format!(
-                        "profiles.{}.{platform} of {}",
-                        args.profile,
-                        path.display()
-                    ),
+                    format!("profiles.{}.{platform} of {}", args.profile, path.display()),
                 )
             }
         };
@@ -96,7 +100,7 @@ impl Settings {
         )
     }
 
-    fn from_env_or_profile(&self, key: &str) -> Result<Option<String>, CliError> {
+    fn env_or_profile(&self, key: &str) -> Result<Option<String>, CliError> {
         if let Some(v) = std::env::var(self.env_name(key))
             .ok()
             .filter(|v| !v.is_empty())
@@ -118,7 +122,7 @@ impl Settings {
     pub(crate) fn get(&self, key: &str) -> Result<Option<String>, CliError> {
         match self.flags.get(key) {
             Some(v) => Ok(Some(v.clone())),
-            None => self.from_env_or_profile(key),
+            None => self.env_or_profile(key),
         }
     }
 
@@ -137,7 +141,7 @@ impl Settings {
 
     /// A secret: from the environment or the profile only, never a flag.
     pub(crate) fn secret(&self, key: &'static str) -> Result<Option<SecretString>, CliError> {
-        Ok(self.from_env_or_profile(key)?.map(SecretString::new))
+        Ok(self.env_or_profile(key)?.map(SecretString::new))
     }
 
     /// A secret that must be set.
@@ -192,7 +196,10 @@ mod tests {
         let s = Settings::load("zhiyun", &args(&file, "p"), [("base_url", None)]).unwrap();
         assert_eq!(s.get("base_url").unwrap().as_deref(), Some("http://x"));
         assert_eq!(s.require("client_id").unwrap(), "42");
-        assert_eq!(s.require_secret("client_secret").unwrap().expose_secret(), "s3");
+        assert_eq!(
+            s.require_secret("client_secret").unwrap().expose_secret(),
+            "s3"
+        );
         let s = Settings::load(
             "zhiyun",
             &args(&file, "p"),
@@ -206,7 +213,9 @@ mod tests {
         assert!(e.contains("KAIFANG_ZHIYUN_CLIENT_SECRET"), "{e}");
         assert!(e.contains("profiles.other.zhiyun"), "{e}");
         std::fs::write(&file, "[profiles\n").unwrap();
-        let e = Settings::load("zhiyun", &args(&file, "p"), []).err().unwrap();
+        let e = Settings::load("zhiyun", &args(&file, "p"), [])
+            .err()
+            .unwrap();
         assert_eq!(e.code(), crate::exit::BAD_INPUT);
         std::fs::remove_dir_all(&dir).unwrap();
     }

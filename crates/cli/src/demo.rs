@@ -104,31 +104,6 @@ impl Recorder<'_> {
 #[derive(Debug)]
 pub(crate) struct Failed;
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn table_aligns_wide_characters() {
-        assert_eq!(width("一型一密"), 8);
-        assert_eq!(width("a → b"), 5);
-        let rows = [("a", "提交成绩"), ("bbbb", "x")].map(|(f, d)| Row {
-            platform: "p",
-            flow: if f == "a" { "a" } else { "bbbb" },
-            transport: "t",
-            ok: true,
-            detail: d.to_owned(),
-            latency_ms: 1.0,
-        });
-        let mut out = Vec::new();
-        write_table(&mut out, &rows).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let widths: Vec<usize> = text.lines().map(width).collect();
-        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{text}");
-    }
-}
-
 impl From<CoreError> for Failed {
     fn from(_: CoreError) -> Self {
         Failed
@@ -308,4 +283,29 @@ fn write_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
         line(out, row.each_ref().map(String::as_str))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn table_aligns_wide_characters() {
+        assert_eq!(width("一型一密"), 8);
+        assert_eq!(width("a → b"), 5);
+        let rows = [("a", "提交成绩"), ("bbbb", "x")].map(|(f, d)| Row {
+            platform: "p",
+            flow: if f == "a" { "a" } else { "bbbb" },
+            transport: "t",
+            ok: true,
+            detail: d.to_owned(),
+            latency_ms: 1.0,
+        });
+        let mut out = Vec::new();
+        write_table(&mut out, &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let widths: Vec<usize> = text.lines().map(width).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{text}");
+    }
 }

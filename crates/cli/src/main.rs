@@ -16,6 +16,7 @@ mod exit;
 mod login;
 mod platforms;
 mod sandbox;
+mod session;
 mod sign;
 mod token;
 
