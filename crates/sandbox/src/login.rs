@@ -162,6 +162,37 @@ pub fn html_escape(s: &str) -> String {
 /// The path the login form posts to.
 pub const DECISION_PATH: &str = "/__sandbox/login/decision";
 
+/// Whether `uri` is an RFC 8252 §7.3 loopback redirect URI of a native app:
+/// `http://127.0.0.1:<port>/…`, `http://[::1]:<port>/…` or `http://localhost:<port>/…`, any
+/// port (the app picks a free one at run time), no user info, no fragment. The platform
+/// modules accept these for their registered demo clients in addition to the registered
+/// redirect URI, so command-line logins (`kaifang login`) work against the sandbox.
+///
+/// ```
+/// use kaifang_sandbox::login::is_loopback_redirect;
+/// assert!(is_loopback_redirect("http://127.0.0.1:53127/callback"));
+/// assert!(is_loopback_redirect("http://localhost:8080/"));
+/// assert!(!is_loopback_redirect("https://127.0.0.1:1/callback"));
+/// assert!(!is_loopback_redirect("http://127.0.0.1.example.com/callback"));
+/// ```
+#[must_use]
+pub fn is_loopback_redirect(uri: &str) -> bool {
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    let loopback_host = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    url.scheme() == "http"
+        && loopback_host
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.fragment().is_none()
+}
+
 impl LoginPages {
     pub(crate) fn new(rng: SandboxRng) -> Self {
         Self {
@@ -329,4 +360,35 @@ You will be sent back to <code>{host}</code>.</p>
         id = html_escape(id),
         user = html_escape(user),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirects_per_rfc_8252() {
+        for ok in [
+            "http://127.0.0.1:53127/callback",
+            "http://127.0.0.1/callback",
+            "http://localhost:1/",
+            "http://LOCALHOST:65535/cb?x=1",
+            "http://[::1]:8080/callback",
+        ] {
+            assert!(is_loopback_redirect(ok), "{ok}");
+        }
+        for bad in [
+            "https://127.0.0.1:1/callback",
+            "http://127.0.0.2:1/callback",
+            "http://127.0.0.1.evil.example/callback",
+            "http://localhost.evil.example:1/",
+            "http://user@127.0.0.1:1/callback",
+            "http://127.0.0.1:1/callback#frag",
+            "http://test.tf56.com",
+            "127.0.0.1:1/callback",
+            "",
+        ] {
+            assert!(!is_loopback_redirect(bad), "{bad}");
+        }
+    }
 }

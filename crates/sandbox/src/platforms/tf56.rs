@@ -9,6 +9,12 @@
 //! | `GET /openGateway/oauth/` (also without `/`) | `response_type=code&client_id&redirect_uri&state&scope` → the login page (app name, Approve `#approve` / Deny `#deny`); approve → `redirect_uri?state=…&code=…` (32 hex, single use), deny → `redirect_uri?error=access_denied&state=…`; `kaifang_auto=approve\|deny` and `kaifang_user=NAME` skip the click |
 //! | `GET`/`POST /openGateway/oauthentry/<module>/<version>/<method>` | `tf56.open.demo/1/sayHello`, `open.demo/1/queryUserInfo` behind `access_token` (or the seed's `AccessToken`) in the query or a form body; `{result, code, msg, data}` envelope |
 //!
+//! The authorize page takes the client's registered `redirect_uri`, or, for a client that has
+//! one (the demo client `1`), an RFC 8252 §7.3 loopback redirect URI on any port:
+//! `http://127.0.0.1:<port>/…`, `http://localhost:<port>/…`, `http://[::1]:<port>/…`
+//! ([`is_loopback_redirect`]), as native apps and `kaifang login tf56` send. The code is bound
+//! to the URI it was issued for; the token request must repeat it (else `invalid_grant`).
+//!
 //! Tokens are 32 lower-case hex of type `uuid`: 1,800 s for `client_credentials`, 25,200 s for
 //! `authorization_code` and `password`, refresh tokens 7 days, rotating (a used refresh token is
 //! refused with `invalid_grant`; the access token issued with it is revoked), codes 10 minutes.
@@ -88,7 +94,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::error::ControlError;
-use crate::login::LoginRequest;
+use crate::login::{LoginRequest, is_loopback_redirect};
 use crate::module::{Module, ModuleContext};
 use crate::tokens::{Grant, LookupError, NewGrant, PlatformTokens};
 
@@ -459,9 +465,38 @@ async fn entry(
     to_axum(s.tenant.entry(&store, &s.ctx.proto_context(), &req))
 }
 
+/// The tenant that validates an authorize request. Besides its registered redirect URI, a
+/// client with one (the demo clients) accepts an RFC 8252 loopback redirect URI
+/// ([`is_loopback_redirect`]: `http://127.0.0.1:<any port>/…`, `http://localhost:<any port>/…`),
+/// as native apps and `kaifang login` send; the code is then bound to that URI, and the token
+/// request must repeat it. Clients without a registered redirect URI stay refused.
+fn authorize_tenant<'a>(tenant: &'a Tenant, query: &str) -> Cow<'a, Tenant> {
+    let query = query.strip_prefix('?').unwrap_or(query);
+    let get = |name: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let (Some(id), Some(uri)) = (get("client_id"), get("redirect_uri")) else {
+        return Cow::Borrowed(tenant);
+    };
+    let other_than_registered = tenant
+        .client(&id)
+        .and_then(|c| c.redirect_uri.as_deref())
+        .is_some_and(|r| r != uri);
+    if !other_than_registered || !is_loopback_redirect(&uri) {
+        return Cow::Borrowed(tenant);
+    }
+    let mut t = tenant.clone();
+    if let Some(c) = t.clients.iter_mut().find(|c| c.client_id == id) {
+        c.redirect_uri = Some(uri);
+    }
+    Cow::Owned(t)
+}
+
 async fn authorize(State(s): State<Shared>, uri: Uri) -> Response {
     let query = uri.query().unwrap_or_default().to_owned();
-    let grant = match s.tenant.authorize(&query) {
+    let grant = match authorize_tenant(&s.tenant, &query).authorize(&query) {
         Ok(g) => g,
         Err(refusal) => return to_axum(refusal.to_response()),
     };
@@ -543,8 +578,9 @@ fn mint_code(ctx: &Ctx, r: MintCode) -> Result<Value, ControlError> {
     if let Some(sc) = &r.scope {
         q.append_pair("scope", sc);
     }
-    let grant = tenant
-        .authorize(&q.finish())
+    let q = q.finish();
+    let grant = authorize_tenant(&tenant, &q)
+        .authorize(&q)
         .map_err(|refusal| match refusal {
             AuthorizeRefusal::Show(o) => ControlError::BadRequest(o.description),
             AuthorizeRefusal::Redirect(location) => ControlError::BadRequest(format!(
@@ -854,6 +890,117 @@ mod tests {
                 "a".repeat(32)
             )
         );
+    }
+
+    #[test]
+    fn loopback_redirects_for_clients_with_a_registered_one() {
+        let t = Tf56Config::default().tenant();
+        let q = |client: &str, uri: &str| {
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("response_type", "code")
+                .append_pair("client_id", client)
+                .append_pair("redirect_uri", uri)
+                .append_pair("state", "s1")
+                .finish()
+        };
+        for uri in [
+            "http://127.0.0.1:53127/callback",
+            "http://localhost:8080/",
+            "http://[::1]:1/cb",
+            CODE_CLIENT_REDIRECT_URI,
+        ] {
+            let query = q(CODE_CLIENT_ID, uri);
+            let g = authorize_tenant(&t, &query).authorize(&query).unwrap();
+            assert_eq!(g.redirect_uri, uri);
+            assert_eq!(g.state.as_deref(), Some("s1"));
+        }
+        // Not loopback, not http, or a client without a registered redirect URI: refused as
+        // before (shown, never redirected).
+        for (client, uri) in [
+            (CODE_CLIENT_ID, "http://evil.example/callback"),
+            (CODE_CLIENT_ID, "https://127.0.0.1:1/callback"),
+            (CODE_CLIENT_ID, "http://127.0.0.1.evil.example:1/callback"),
+            (PUBLIC_CLIENT_ID, "http://127.0.0.1:1/callback"),
+            ("nope", "http://127.0.0.1:1/callback"),
+        ] {
+            let query = q(client, uri);
+            assert!(
+                matches!(
+                    authorize_tenant(&t, &query).authorize(&query),
+                    Err(AuthorizeRefusal::Show(_))
+                ),
+                "{client} {uri}"
+            );
+        }
+        // The configured tenant itself is unchanged.
+        assert_eq!(
+            t.client(CODE_CLIENT_ID).unwrap().redirect_uri.as_deref(),
+            Some(CODE_CLIENT_REDIRECT_URI)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn loopback_login_through_the_sandbox() {
+        let sb = crate::Sandbox::builder()
+            .module(Tf56Module)
+            .seed(5)
+            .start()
+            .await
+            .unwrap();
+        let c = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let redirect = "http://127.0.0.1:40123/callback";
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", CODE_CLIENT_ID)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "st")
+            .append_pair("kaifang_auto", "approve")
+            .finish();
+        let r = c
+            .get(sb.url(&format!("/openGateway/oauth/?{q}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        let prefix = format!("{redirect}?state=st&code=");
+        assert!(loc.starts_with(&prefix), "{loc}");
+        let code = &loc[prefix.len()..];
+        let token = |uri: &'static str, code: String| {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", "authorization_code")
+                .append_pair("client_id", CODE_CLIENT_ID)
+                .append_pair("client_secret", CODE_CLIENT_SECRET)
+                .append_pair("code", &code)
+                .append_pair("redirect_uri", uri)
+                .finish();
+            c.post(sb.url("/openGateway/oauth/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+        };
+        // The code is bound to the loopback URI it was issued for.
+        let r = token("http://127.0.0.1:40124/callback", code.to_owned())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        // (taken by the failed attempt, as Spring does: mint a new one)
+        let minted = sb
+            .mint(
+                "tf56",
+                "code",
+                json!({"client_id": CODE_CLIENT_ID, "redirect_uri": redirect}),
+            )
+            .unwrap();
+        assert_eq!(minted["redirect_uri"], redirect);
+        let code = minted["code"].as_str().unwrap().to_owned();
+        let r = token(redirect, code).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("access_token"));
+        sb.shutdown().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

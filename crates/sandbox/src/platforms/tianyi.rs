@@ -9,7 +9,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /open/oauth/login/getAuthPageUrl` | `callbackUrl` on the app's domain (40104 none configured, 40105 other), `state`, `loginClientType` (`10010`/`20100`) → `data`: the URL of the sandbox login page |
+//! | `POST /open/oauth/login/getAuthPageUrl` | `callbackUrl` on the app's domain (40104 none configured, 40105 other; an app with a domain also takes an RFC 8252 loopback callback on any port, `http://127.0.0.1:<port>/…` or `http://localhost:<port>/…`, for `kaifang login tianyi`), `state`, `loginClientType` (`10010`/`20100`) → `data`: the URL of the sandbox login page |
 //! | `GET /open/oauth/login/authPage?session=…` | the login page (framework [`LoginRequest`], app name shown); Approve → `callbackUrl?authCode=…&errorCode=0&state=…`, Deny → `?errorCode=1&state=…`; `kaifang_auto=approve\|deny` skips the click |
 //! | `POST /open/oauth/getAccessToken` | `grantType` must fit the app (30040): `auth_code` + `authCode` (5 minutes, single use, same app, else 30004), `189_code` + `tokenCode` (minted only; 30004), `vcp_189` (platform apps), `refresh_token` / `refresh_vcp_token` + `refreshToken` (30003); platform apps need `enterpriseUser` (30045) → `{accessToken, refreshToken, expiresIn, refreshExpiresIn}` (never encrypted) |
 //! | `POST /open/token/device/getReginWithGroupList` | `regionId` (`""` = top) → region nodes with `hasChildren`, `havDevice` |
@@ -74,7 +74,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::ControlError;
-use crate::login::LoginRequest;
+use crate::login::{LoginRequest, is_loopback_redirect};
 use crate::module::{Module, ModuleContext};
 use crate::tokens::{Grant, LookupError, NewGrant};
 
@@ -400,13 +400,28 @@ async fn open(State(ctx): State<Ctx>, uri: Uri, headers: HeaderMap, body: Bytes)
 
 type Answer = Result<http::Response<Vec<u8>>, Refusal>;
 
+/// The callback check of `getAuthPageUrl`: on the app's callback domain (40104 when it has
+/// none, 40105 for another origin), or, for an app that has one, an RFC 8252 loopback callback
+/// on any port ([`is_loopback_redirect`]: `http://127.0.0.1:<port>/…`,
+/// `http://localhost:<port>/…`), as `kaifang login tianyi` sends.
+fn check_callback(app: &ServerApp, callback: &str) -> Result<(), Refusal> {
+    let has_domain = app
+        .callback_domain
+        .as_deref()
+        .is_some_and(|d| !d.is_empty());
+    if has_domain && is_loopback_redirect(callback) {
+        return Ok(());
+    }
+    server::check_callback(app, callback)
+}
+
 fn auth_page_url(ctx: &Ctx, headers: &HeaderMap, app: &ServerApp, v: &Verified) -> Answer {
     let callback = v
         .params
         .get("callbackUrl")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| bad_param("缺少callbackUrl"))?;
-    server::check_callback(app, callback)?;
+    check_callback(app, callback)?;
     let login_type = v.params.get("loginClientType").unwrap_or("10010");
     if !matches!(login_type, "10010" | "20100" | "") {
         return Err(bad_param("loginClientType"));
@@ -865,6 +880,42 @@ mod tests {
 
     fn params(s: &str) -> PrivateParams {
         PrivateParams::parse_plain(s)
+    }
+
+    #[test]
+    fn loopback_callbacks_for_apps_with_a_domain() {
+        let apps: Vec<ServerApp> = TianyiSandboxConfig::default()
+            .apps
+            .iter()
+            .map(TianyiSandboxApp::server_app)
+            .collect();
+        let app = |id: &str| apps.iter().find(|a| a.app_id == id).unwrap();
+        let seed = app(SEED_APP_ID);
+        for ok in [
+            "http://127.0.0.1:53127/callback",
+            "http://localhost:8080/cb",
+            "http://192.168.140.1:8889/callback",
+        ] {
+            assert!(check_callback(seed, ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://127.0.0.1:1/callback",
+            "http://127.0.0.1.evil.example/callback",
+            "http://evil.example/callback",
+        ] {
+            assert_eq!(
+                check_callback(seed, bad).unwrap_err().code,
+                codes::CALLBACK_ILLEGAL,
+                "{bad}"
+            );
+        }
+        // No callback domain: still 40104, loopback or not.
+        assert_eq!(
+            check_callback(app(NO_CALLBACK_APP_ID), "http://127.0.0.1:1/callback")
+                .unwrap_err()
+                .code,
+            codes::CALLBACK_DOMAIN_EMPTY
+        );
     }
 
     #[test]
