@@ -295,7 +295,7 @@ fn token_for_every_platform_redacted_unless_asked() {
             ilab::SEED_APPID,
         ]);
     il.assert_code(0).assert_no(&[ticket, ilab::SEED_SECRET]);
-    assert_eq!(il.json()["extra"]["un"].is_string(), true, "{}", il.stdout);
+    assert!(il.json()["extra"]["un"].is_string(), "{}", il.stdout);
     let dev = env.run(&[
         "token",
         "device",

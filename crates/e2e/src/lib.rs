@@ -168,3 +168,10 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
         }
     })
 }
+
+/// The README's Rust blocks (the quickstarts of every platform, the sandbox in tests, firmware
+/// signing), compiled and run as doctests by `cargo test --workspace`, so that the README never
+/// shows code that does not work.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
