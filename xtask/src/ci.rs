@@ -1,15 +1,15 @@
 //! `cargo xtask ci`: every check CI runs, in CI's order, so that developers can run the same
 //! thing locally. `.ci/run` installs the tools and then calls this.
 //!
-//! Steps: fmt, clippy (`-D warnings`), tests, the `no_std` proof, docs (`-D warnings`),
-//! cargo-deny (licences, bans, sources; never advisories, which need the network) and building
-//! the benchmarks. Each step prints a header and its duration; the first failure stops the run.
+//! Steps: fmt, clippy (`-D warnings`), the facade's feature matrix (`cargo xtask features`),
+//! tests, the `no_std` proof, docs (`-D warnings`), cargo-deny (licences, bans, sources; never
+//! advisories, which need the network) and building the benchmarks. Each step prints a header and its duration; the first failure stops the run.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::process::{self, format_duration};
-use crate::{Error, Result, nostd};
+use crate::{Error, Result, features, nostd};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,8 @@ enum Action {
         /// Environment variables set for this command only.
         env: &'static [(&'static str, &'static str)],
     },
+    /// `cargo xtask features`, called in-process.
+    Features,
     /// `cargo xtask nostd`, called in-process.
     Nostd,
     /// `cargo deny check licenses bans sources`, if cargo-deny is installed.
@@ -66,6 +68,10 @@ const STEPS: &[Step] = &[
             ],
             env: &[],
         },
+    },
+    Step {
+        name: "features",
+        action: Action::Features,
     },
     Step {
         name: "test",
@@ -118,6 +124,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
                 cmd.current_dir(&root).args(*args).envs(env.iter().copied());
                 process::run_inherit(&mut cmd).map(|()| "ok")
             }
+            Action::Features => features::run().map(|()| "ok"),
             Action::Nostd => nostd::run().map(|()| "ok"),
             Action::Deny => deny(&root, options),
         };
@@ -160,6 +167,7 @@ fn describe(step: &Step) -> String {
             cmd.args(*args).envs(env.iter().copied());
             process::display(&cmd)
         }
+        Action::Features => "cargo xtask features".to_owned(),
         Action::Nostd => "cargo xtask nostd".to_owned(),
         Action::Deny => format!("cargo {}", DENY_ARGS.join(" ")),
     }
@@ -200,6 +208,7 @@ mod tests {
             [
                 "cargo fmt --all --check",
                 "cargo clippy --workspace --all-targets -- -D warnings",
+                "cargo xtask features",
                 "cargo test --workspace",
                 "cargo xtask nostd",
                 "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",

@@ -5,9 +5,12 @@
 //!
 //! Commands:
 //! - `nostd`: the link-based `no_std` proof for `kaifang-sign-core` (see [`nostd`]).
+//! - `features`: `cargo check` of every feature combination of the `kaifang` facade (see
+//!   [`features`]).
 //! - `ci`: everything CI checks, in CI's order (see [`ci`]).
 
 mod ci;
+mod features;
 mod nostd;
 mod process;
 
@@ -42,9 +45,13 @@ Commands:
   nostd              Prove that kaifang-sign-core links without std or alloc: build the
                      #![no_std] staticlib in xtask/nostd-check calling every public function,
                      and require that its std and alloc canaries FAIL to build.
-  ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, test, nostd, doc, deny,
-                     bench --no-run. Stops at the first failure. --skip-deny skips cargo-deny
-                     (otherwise it must be installed: cargo install --locked cargo-deny).
+  features           Check that every feature combination of the kaifang facade builds:
+                     no features; each platform alone, with blocking and with async;
+                     blocking, async, sandbox and full alone (cargo check, one target dir).
+  ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, features, test, nostd,
+                     doc, deny, bench --no-run. Stops at the first failure. --skip-deny
+                     skips cargo-deny (otherwise it must be installed: cargo install
+                     --locked cargo-deny).
   help               Print this help.
 ";
 
@@ -53,6 +60,8 @@ Commands:
 enum Command {
     /// `cargo xtask nostd`.
     Nostd,
+    /// `cargo xtask features`.
+    Features,
     /// `cargo xtask ci`, with the options it takes.
     Ci(ci::Options),
     /// `cargo xtask help` (also `-h`, `--help`, and no command at all).
@@ -67,6 +76,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
     let command = match command.as_str() {
         "help" | "-h" | "--help" => Command::Help,
         "nostd" => Command::Nostd,
+        "features" => Command::Features,
         "ci" => {
             let mut options = ci::Options::default();
             for arg in rest {
@@ -98,6 +108,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Nostd => nostd::run(),
+        Command::Features => features::run(),
         Command::Ci(options) => ci::run(&options),
     }
 }
@@ -130,6 +141,7 @@ mod tests {
         assert_eq!(parse(&[]), Ok(Command::Help));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert_eq!(parse(&["nostd"]), Ok(Command::Nostd));
+        assert_eq!(parse(&["features"]), Ok(Command::Features));
         assert_eq!(
             parse(&["ci"]),
             Ok(Command::Ci(ci::Options { skip_deny: false }))
@@ -145,5 +157,6 @@ mod tests {
         assert!(matches!(parse(&["bench"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["ci", "--fast"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["nostd", "x"]), Err(Error::Usage(_))));
+        assert!(matches!(parse(&["features", "x"]), Err(Error::Usage(_))));
     }
 }
