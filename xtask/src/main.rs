@@ -1,14 +1,17 @@
 //! kaifang's project automation (`cargo xtask <command>`).
 //!
-//! Standard library only. Every command returns a [`Result`]; `main` prints the error and exits
+//! The standard library plus serde_json (for `bench`'s data). Every command returns a [`Result`]; `main` prints the error and exits
 //! nonzero, so the commands can be chained in scripts and CI (`.ci/run` runs `cargo xtask ci`).
 //!
 //! Commands:
 //! - `nostd`: the link-based `no_std` proof for `kaifang-sign-core` (see [`nostd`]).
 //! - `features`: `cargo check` of every feature combination of the `kaifang` facade (see
 //!   [`features`]).
+//! - `bench [--quick]`: every benchmark side by side, written to `benches/REPORT.md` with a plot
+//!   (see [`bench`]).
 //! - `ci`: everything CI checks, in CI's order (see [`ci`]).
 
+mod bench;
 mod ci;
 mod features;
 mod nostd;
@@ -48,6 +51,10 @@ Commands:
   features           Check that every feature combination of the kaifang facade builds:
                      no features; each platform alone, with blocking and with async;
                      blocking, async, sandbox and full alone (cargo check, one target dir).
+  bench [--quick]    Run every benchmark side by side (criterion, the seeds' Python, xxtea-nostd,
+                     bare ureq/reqwest, npm's oauth2-mock-server under wrk, sizes) and write
+                     benches/REPORT.md and benches/xxtea-throughput.png. --quick: short
+                     measurements (under 5 minutes), for a fast check.
   ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, features, test, nostd,
                      doc, deny, bench --no-run. Stops at the first failure. --skip-deny
                      skips cargo-deny (otherwise it must be installed: cargo install
@@ -62,6 +69,8 @@ enum Command {
     Nostd,
     /// `cargo xtask features`.
     Features,
+    /// `cargo xtask bench`, with the options it takes.
+    Bench(bench::Options),
     /// `cargo xtask ci`, with the options it takes.
     Ci(ci::Options),
     /// `cargo xtask help` (also `-h`, `--help`, and no command at all).
@@ -77,6 +86,18 @@ fn parse_args(args: &[String]) -> Result<Command> {
         "help" | "-h" | "--help" => Command::Help,
         "nostd" => Command::Nostd,
         "features" => Command::Features,
+        "bench" => {
+            let mut options = bench::Options::default();
+            for arg in rest {
+                match arg.as_str() {
+                    "--quick" => options.quick = true,
+                    other => {
+                        return Err(Error::Usage(format!("`bench` does not take `{other}`")));
+                    }
+                }
+            }
+            return Ok(Command::Bench(options));
+        }
         "ci" => {
             let mut options = ci::Options::default();
             for arg in rest {
@@ -109,6 +130,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Nostd => nostd::run(),
         Command::Features => features::run(),
+        Command::Bench(options) => bench::run(&options),
         Command::Ci(options) => ci::run(&options),
     }
 }
@@ -154,7 +176,11 @@ mod tests {
 
     #[test]
     fn mistakes_are_usage_errors() {
-        assert!(matches!(parse(&["bench"]), Err(Error::Usage(_))));
+        assert!(matches!(parse(&["bench", "--slow"]), Err(Error::Usage(_))));
+        assert_eq!(
+            parse(&["bench", "--quick"]),
+            Ok(Command::Bench(bench::Options { quick: true }))
+        );
         assert!(matches!(parse(&["ci", "--fast"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["nostd", "x"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["features", "x"]), Err(Error::Usage(_))));
