@@ -10,7 +10,7 @@ use kaifang_sign_core::hex::{self, HexCase, HexString};
 use kaifang_sign_core::mac::HmacSha256Key;
 use kaifang_sign_core::tianyi::{StringToSign, TianyiSigner};
 use kaifang_sign_core::xxtea::{self, XxteaKey};
-use kaifang_sign_core::{digest, ilab};
+use kaifang_sign_core::{digest, ilab, zhiyun};
 
 const SECRET: &[u8] = b"88bd97ee5e9949c2bc48efb6e6fa2207";
 const SEED_PARAMS: &[u8] =
@@ -180,6 +180,16 @@ fn tianyi(c: &mut Criterion) {
 
 fn others(c: &mut Criterion) {
     let ticket = "22Wedtn1xcQWVAuqqnVOn1IvUlIZZneNQa0bxMqhJuMxkYmo5%2B1UFkxS7PclakS5u3P6cXwrv8%2B7iR7MzVUvuG8WoLpzh0Z2Y2sTx8f3wWQ%3D";
+    c.bench_function("zhiyun/p_and_basic", |b| {
+        b.iter(|| {
+            let p = zhiyun::check_value(black_box(1_422_339_152_058));
+            let mut out = [0u8; 64];
+            let header = zhiyun::basic_authorization("1102084294", "aku8hCyXBd9SqYkT", &mut out)
+                .unwrap()
+                .len();
+            (p, header)
+        })
+    });
     c.bench_function("ilab/signature", |b| {
         b.iter(|| ilab::signature(black_box(ticket), "105348", "secret"))
     });

@@ -230,6 +230,52 @@ fn diagnose_failure(check: &Check, stderr: &str) -> String {
     )
 }
 
+/// The `.text` bytes of kaifang-sign-core as firmware links it: the check staticlib (every
+/// public function called, dependencies LTO'd into the check crate's object), for the host, or
+/// for `cross` (e.g. `thumbv7em-none-eabihf`) with the nightly toolchain and `-Zbuild-std=core`.
+pub(crate) fn sign_core_text(root: &Path, cross: Option<&str>) -> Result<u64> {
+    let dir = root.join(SIGN_CORE.dir);
+    let base = process::target_dir(root).join(SIGN_CORE.target);
+    let (output, lib) = match cross {
+        None => (build(&dir, &base, None)?, base.join(SIGN_CORE.staticlib)),
+        Some(triple) => {
+            let target = base.join("cross");
+            let mut cmd = std::process::Command::new("cargo");
+            cmd.current_dir(&dir)
+                .env("CARGO_TARGET_DIR", &target)
+                .args([
+                    "+nightly",
+                    "build",
+                    "--release",
+                    "-Zbuild-std=core",
+                    "--target",
+                    triple,
+                ]);
+            let lib = target.join(triple).join(SIGN_CORE.staticlib);
+            (process::run_captured(&mut cmd)?, lib)
+        }
+    };
+    if !output.status.success() {
+        return Err(Error::Failed(first_diagnostic(&String::from_utf8_lossy(
+            &output.stderr,
+        ))));
+    }
+    let out = process::run_captured(std::process::Command::new("size").arg(&lib))?;
+    if !out.status.success() {
+        return Err(Error::Failed(format!(
+            "`size {}` failed: {}",
+            lib.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    parse_size_output(
+        &String::from_utf8_lossy(&out.stdout),
+        SIGN_CORE.object_prefix,
+    )
+    .map(|s| s.crate_text)
+    .ok_or_else(|| Error::Failed(format!("no .text sizes in `size {}`", lib.display())))
+}
+
 /// Prints the code size of the staticlib (informative only; never fails the command).
 fn report_size(lib: &Path, object_prefix: &str) {
     let file_size = std::fs::metadata(lib).map(|m| m.len()).ok();
