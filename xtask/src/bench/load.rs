@@ -3,7 +3,8 @@
 //! Both servers answer the same request under the same load: `wrk` (Debian's; installed with
 //! apt-get when absent) with a Lua script that POSTs the client_credentials token request as a
 //! form body (`application/x-www-form-urlencoded`, `Accept: application/json`), 2 threads,
-//! 32 keep-alive connections, 10 s (`--quick`: 3 s), `--latency`.
+//! 32 keep-alive connections, 10 s (`--quick`: 3 s), `--latency`, after a discarded warm-up run
+//! of 3 s (`--quick`: 1 s) against the same server (node's JIT, the sandbox's allocator).
 //!
 //! * ours: `kaifang sandbox --addr 127.0.0.1:0` (the release binary), tf56's
 //!   `POST /openGateway/oauth/token` with `grant_type=client_credentials&client_id=7&
@@ -18,7 +19,7 @@
 //! first with one `curl` request (200 and an `access_token`), then loaded. The result:
 //!
 //! ```text
-//! {"tool":"wrk 4.1.0","threads":2,"connections":32,"duration_s":10,
+//! {"tool":"wrk 4.1.0","threads":2,"connections":32,"duration_s":10,"warmup_s":3,
 //!  "sandbox":{"rps":f,"p50_ms":f,"p90_ms":f,"p99_ms":f,"requests":n,"non_2xx":n,"errors":n,
 //!             "socket_errors":{"connect":n,"read":n,"write":n,"timeout":n}},
 //!  "oauth2_mock_server":{...},"rps_ratio":f,"p99_ratio":f}
@@ -313,13 +314,17 @@ fn parse_wrk(out: &str) -> Result<WrkReport> {
     })
 }
 
-/// `wrk 4.1.0` from `wrk --version`'s first line (`wrk 4.1.0 [epoll] Copyright …`).
+/// `wrk 4.1.0` from `wrk --version`'s first line (`wrk 4.1.0 [epoll] Copyright …`, or
+/// `wrk debian/4.1.0-3+b2 [epoll] …`).
 fn wrk_version(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.trim_start().starts_with("wrk "))?;
     let mut words = line.split_whitespace();
     let (Some(name), Some(version)) = (words.next(), words.next()) else {
         return None;
     };
+    // Debian's build says `wrk debian/4.1.0-3+b2`: the upstream version is `4.1.0`.
+    let version = version.strip_prefix("debian/").unwrap_or(version);
+    let version = version.split_once('-').map_or(version, |(v, _)| v);
     Some(format!("{name} {version}"))
 }
 
@@ -383,7 +388,7 @@ fn ensure_mock_server(root: &Path) -> Result<PathBuf> {
     }
 }
 
-/// One wrk run against `url`.
+/// One wrk run against `url` (its socket errors and non-2xx answers warned about here).
 fn run_wrk(name: &str, script: &Path, url: &str, duration_s: u32) -> Result<WrkReport> {
     let mut cmd = Command::new("wrk");
     cmd.arg(format!("-t{THREADS}"))
@@ -421,6 +426,7 @@ fn run_wrk(name: &str, script: &Path, url: &str, duration_s: u32) -> Result<WrkR
 /// Measures; returns the JSON described in the module docs.
 pub(crate) fn run(root: &Path, kaifang: &Path, quick: bool) -> Result<Value> {
     let duration_s: u32 = if quick { 3 } else { 10 };
+    let warmup_s: u32 = if quick { 1 } else { 3 };
     let tool = ensure_wrk()?;
     let modules = ensure_mock_server(root)?;
     let dir = root.join("target/bench-load");
@@ -443,6 +449,7 @@ pub(crate) fn run(root: &Path, kaifang: &Path, quick: bool) -> Result<Value> {
         let (server, base) = start_server("sandbox", &mut cmd, &dir.join("sandbox.stderr"))?;
         let url = format!("{base}{SANDBOX_TOKEN_PATH}");
         check_once(server.name, &url, &body)?;
+        run_wrk(server.name, &script, &url, warmup_s)?;
         let report = run_wrk(server.name, &script, &url, duration_s)?;
         drop(server);
         report
@@ -459,6 +466,7 @@ pub(crate) fn run(root: &Path, kaifang: &Path, quick: bool) -> Result<Value> {
         )?;
         let url = format!("{base}{MOCK_TOKEN_PATH}");
         check_once(server.name, &url, &body)?;
+        run_wrk(server.name, &script, &url, warmup_s)?;
         let report = run_wrk(server.name, &script, &url, duration_s)?;
         drop(server);
         report
@@ -469,6 +477,7 @@ pub(crate) fn run(root: &Path, kaifang: &Path, quick: bool) -> Result<Value> {
         "threads": THREADS,
         "connections": CONNECTIONS,
         "duration_s": duration_s,
+        "warmup_s": warmup_s,
         "sandbox": sandbox.to_json(),
         "oauth2_mock_server": mock.to_json(),
         "rps_ratio": round(sandbox.rps / mock.rps, 3),
@@ -557,6 +566,10 @@ Transfer/sec:     11.79MB
     fn versions_and_addresses() {
         assert_eq!(
             wrk_version("wrk 4.1.0 [epoll] Copyright (C) 2012 Will Glozer\nUsage: ...").as_deref(),
+            Some("wrk 4.1.0")
+        );
+        assert_eq!(
+            wrk_version("wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer").as_deref(),
             Some("wrk 4.1.0")
         );
         assert_eq!(wrk_version("bash: wrk: not found"), None);
