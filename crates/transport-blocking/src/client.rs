@@ -93,6 +93,14 @@ impl BlockingClient {
         })
     }
 
+    /// The ureq agent underneath, with this client's timeouts, TLS, resolver, user agent and
+    /// redirect policy: an escape hatch for a request kaifang does not model (it gets none of the
+    /// exchange's redaction, tracing, body limit or skew learning).
+    #[must_use]
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
     /// The context exchanges see (skew-corrected clock).
     #[must_use]
     pub fn context(&self) -> &Context {
