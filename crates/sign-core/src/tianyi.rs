@@ -114,7 +114,8 @@ impl TianyiSigner {
     }
 
     /// Encrypts the private params and hex-encodes them into `out`, which needs
-    /// [`params_hex_len`] bytes (the ciphertext is expanded to hex in place).
+    /// [`params_hex_len`] bytes (the ciphertext goes to the upper half of that area and is
+    /// expanded to hex over it: one buffer, no copy).
     pub fn encrypt_params_hex<'a>(
         &self,
         plain: &[u8],
@@ -123,8 +124,10 @@ impl TianyiSigner {
     ) -> Result<&'a str, Error> {
         let needed = params_hex_len(plain.len()).ok_or(Error::InputTooLong { len: plain.len() })?;
         crate::error::ensure_capacity(needed, out)?;
-        let n = xxtea::encrypt_into(&self.xxtea, plain, out)?;
-        hex::expand_in_place(out, n, case)
+        // Encrypt into the upper half of the hex area, then expand it forwards over the area.
+        let area = &mut out[..needed];
+        xxtea::encrypt_into(&self.xxtea, plain, &mut area[needed / 2..])?;
+        Ok(hex::expand_upper_half(area, case))
     }
 
     /// Decrypts hex params of either case (what the server receives) into `out`, which needs
