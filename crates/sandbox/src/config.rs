@@ -46,13 +46,25 @@ struct Top {
 }
 
 /// A parsed configuration. Platform sections are kept as text and deserialized by their module
-/// at start-up (so errors still point at lines of the file).
-#[derive(Debug, Clone, Default)]
+/// at start-up (so errors still point at lines of the file). `Debug` leaves the text out: it
+/// holds the tenants' secrets.
+#[derive(Clone, Default)]
 pub struct Config {
     origin: String,
     text: String,
     settings: SandboxSettings,
     platforms: Vec<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("origin", &self.origin)
+            .field("text", &format_args!("[{} bytes]", self.text.len()))
+            .field("settings", &self.settings)
+            .field("platforms", &self.platforms)
+            .finish()
+    }
 }
 
 /// 1-based line and column of byte offset `at` in `text`.
@@ -273,6 +285,19 @@ secret = "b"
         assert_eq!(d.clients[0].secret, "b");
         let none: Demo = c.section("absent").unwrap();
         assert_eq!(none, Demo::default());
+    }
+
+    /// Regression (leak audit): the derived `Debug` printed the whole text, secrets included.
+    #[test]
+    fn debug_leaves_the_secrets_out() {
+        let c = Config::from_toml(GOOD, "good.toml").unwrap();
+        for shown in [format!("{c:?}"), format!("{c:#?}")] {
+            assert!(!shown.contains("secret = \"b\""), "{shown}");
+            assert!(
+                shown.contains("good.toml") && shown.contains("demo"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

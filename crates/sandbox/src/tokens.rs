@@ -8,6 +8,7 @@
 //! rather than "unknown" where its platform distinguishes them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -144,13 +145,32 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 /// Default time an expired entry is still reported as expired before it is forgotten.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
 
-/// Every value issued by every module. Cheap to clone (shared).
-#[derive(Debug, Clone)]
+/// Every value issued by every module. Cheap to clone (shared). `Debug` shows counts and
+/// settings, never a token, code or ticket (the map keys are the issued values).
+#[derive(Clone)]
 pub struct TokenRegistry {
     inner: Arc<Mutex<Inner>>,
     clock: Arc<SandboxClock>,
     capacity: usize,
     retention_ms: i64,
+}
+
+impl fmt::Debug for TokenRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = self.lock();
+        let per_platform: BTreeMap<&str, usize> = g
+            .by_platform
+            .iter()
+            .map(|(p, m)| (p.as_str(), m.len()))
+            .collect();
+        f.debug_struct("TokenRegistry")
+            .field("len", &g.len)
+            .field("per_platform", &per_platform)
+            .field("lifetimes", &g.lifetimes)
+            .field("capacity", &self.capacity)
+            .field("retention_ms", &self.retention_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 fn ms(d: Duration) -> i64 {
@@ -536,6 +556,22 @@ mod tests {
         clock.freeze_at_millis(1_000_000);
         let r = TokenRegistry::new(clock.clone(), cap, Duration::from_secs(60));
         (clock, r)
+    }
+
+    /// Regression (leak audit): the derived `Debug` printed the map, keyed by the issued values.
+    #[test]
+    fn debug_shows_no_issued_value() {
+        let (_, r) = reg(100);
+        r.issue(
+            "p",
+            "SECRET-TOKEN-VALUE-1",
+            NewGrant::new("access", "c", Duration::from_secs(10)),
+        );
+        let scoped = PlatformTokens::new(r.clone(), "p");
+        for shown in [format!("{r:?}"), format!("{r:#?}"), format!("{scoped:?}")] {
+            assert!(!shown.contains("SECRET-TOKEN-VALUE-1"), "{shown}");
+            assert!(shown.contains("len: 1"), "{shown}");
+        }
     }
 
     #[test]
