@@ -127,3 +127,25 @@ for q in [
     "Wed, 21 Oct 2015 07:28:00 GMT", "120", "a=&=b&&c",
 ]:
     put("form_query", q)
+
+# Server halves: selector byte (0 tianyi, 1 zhiyun, 2/8/14 device provision/register/devicename,
+# 3 tf56, 4 iLab RONCOO, 5 iLab-x), then the request as text.
+def req(sel, text):
+    put("sandbox_verifiers", bytes([sel]) + text.encode())
+
+req(0, "POST /open/oauth/login/getAuthPageUrl\napiVersion: 2.0\ncontent-type: application/x-www-form-urlencoded\n\nsignature=7134edd0ae864e3c00072ce39cf6c33efd68b94fb0e7d442061877b62360b376&params=e7f042fd76937d76ba2cd63de2de44252a197afaad647ba9721514439866aee816a40057235799c1fe2fa1b452378cdbb2a7f4dba3eb9d794815e7eb72fff452c2ce1862d46f66cbc55fe6c1d9a90d7dd8fa6bdb51b2a658&appId=693299085757&version=2.0&clientType=3&timestamp=1700000000000")
+req(0, "POST /open/oauth/getAccessToken\napiVersion: 2.0\n\nappId=693299085757&clientType=3&params=00&timestamp=1700000000000&version=2.0&signature=00")
+for path in ["/apis/rest/authService/authorize/json", "/apis/rest/userService/getUserInfo/json", "/apis/rest/companyService/getCompanyInfo/xml"]:
+    req(1, "GET %s?access_token=t&client_id=1102084294&auth_code=c&t_=1700000000000&p_=abc\nauthorization: Basic MTEwMjA4NDI5NDpha3U4aEN5WEJkOVNxWWtU" % path)
+req(2, "POST /provision\ncontent-type: application/json\n\n{\"imei\":\"490154203237518\"}")
+req(2, "POST /provision\ncontent-type: application/json\n\n{\"iccid\":\"89860012345678901234\",\"imei\":\"352099001761481\"}")
+req(8, "POST /auth/register/device\ncontent-type: application/x-www-form-urlencoded\n\nproductKey=a1csED27mp7&deviceName=AdvExample_dyn1&random=2HyP9O70q5t9VuX&sign=9bba3312eb8d62ab11baaf910ad617ac052b31defc35a10446277a9e0aab2556&signMethod=hmacsha256")
+req(14, "POST /auth/devicename\ncontent-type: application/x-www-form-urlencoded\n\nproductKey=pk&deviceName=device&clientId=pk.device&sign=00&signmethod=hmacsha256&timestamp=1700000000000")
+req(3, "POST /openGateway/oauth/token?grant_type=client_credentials&client_id=7&client_secret=7fad9d6b20e849219d6888b25e3f40db")
+req(3, "POST /openGateway/oauth/token\nauthorization: Basic Nzo3ZmFkOWQ2YjIwZTg0OTIxOWQ2ODg4YjI1ZTNmNDBkYg==\ncontent-type: application/x-www-form-urlencoded\n\ngrant_type=password&username=demo&password=demo123456")
+req(3, "GET /openGateway/oauth/?response_type=code&client_id=1&redirect_uri=http://test.tf56.com&state=xyz&scope=all")
+req(3, "POST /openGateway/oauthentry/tf56.open.demo/1/sayHello?access_token=d45e242ad95238cfa9a24436153adfa0")
+req(4, "GET /oauth/token/accesstoken?ticket=eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJST05DT08iLCJleHAiOjE3MTM2OTIwNjUsInVzZXJJZCI6IjE3MDE4MDgxNjk3OTMxMzg2OTAifQ.FfUkZ_Z-Acwird66oHfg2PnWqhlY9g39i1Y9cOidgBI&appid=1681600222748241929&signature=6CC426EF80A31C5E7BDE10F6F5772DE5")
+req(5, "GET /open/api/v2/token?ticket=22Wedtn1xcQWVAuqqnVOn1IvUlIZZneNQa0bxMqhJuMxkYmo5%2B1UFkxS7PclakS5u3P6cXwrv8%2B7iR7MzVUvuG8WoLpzh0Z2Y2sTx8f3wWQ%3D&appid=1681600222748241929&signature=A420ABC82AB3B07C347F7F02A6B28FD2")
+req(4, "POST /oauth/api/v1/data_upload?access_token=x\ncontent-type: application/json\n\n{\"username\":\"u\",\"title\":\"t\",\"status\":1,\"score\":66,\"startTime\":1,\"endTime\":2,\"timeUsed\":1,\"appid\":\"1681600222748241929\",\"originId\":\"o\",\"steps\":[]}")
+req(5, "GET /open/api/v2/token/refresh?access_token=x&appid=1681600222748241929&signature=00")

@@ -2,14 +2,14 @@
 //! thing locally. `.ci/run` installs the tools and then calls this.
 //!
 //! Steps: fmt, clippy (`-D warnings`), the facade's feature matrix (`cargo xtask features`),
-//! tests, the `no_std` proof, docs (`-D warnings`), cargo-deny (licences, bans, sources; never
+//! tests, the fuzz targets' smoke run (`cargo xtask fuzz-smoke`), the `no_std` proof, docs (`-D warnings`), cargo-deny (licences, bans, sources; never
 //! advisories, which need the network) and building the benchmarks. Each step prints a header and its duration; the first failure stops the run.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::process::{self, format_duration};
-use crate::{Error, Result, features, nostd};
+use crate::{Error, Result, features, fuzz, nostd};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -29,6 +29,8 @@ enum Action {
     },
     /// `cargo xtask features`, called in-process.
     Features,
+    /// `cargo xtask fuzz-smoke`, called in-process.
+    FuzzSmoke,
     /// `cargo xtask nostd`, called in-process.
     Nostd,
     /// `cargo deny check licenses bans sources`, if cargo-deny is installed.
@@ -81,6 +83,10 @@ const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "fuzz-smoke",
+        action: Action::FuzzSmoke,
+    },
+    Step {
         name: "nostd",
         action: Action::Nostd,
     },
@@ -125,6 +131,7 @@ pub(crate) fn run(options: &Options) -> Result<()> {
                 process::run_inherit(&mut cmd).map(|()| "ok")
             }
             Action::Features => features::run().map(|()| "ok"),
+            Action::FuzzSmoke => fuzz::run(),
             Action::Nostd => nostd::run().map(|()| "ok"),
             Action::Deny => deny(&root, options),
         };
@@ -168,6 +175,7 @@ fn describe(step: &Step) -> String {
             process::display(&cmd)
         }
         Action::Features => "cargo xtask features".to_owned(),
+        Action::FuzzSmoke => "cargo xtask fuzz-smoke".to_owned(),
         Action::Nostd => "cargo xtask nostd".to_owned(),
         Action::Deny => format!("cargo {}", DENY_ARGS.join(" ")),
     }
@@ -210,6 +218,7 @@ mod tests {
                 "cargo clippy --workspace --all-targets -- -D warnings",
                 "cargo xtask features",
                 "cargo test --workspace",
+                "cargo xtask fuzz-smoke",
                 "cargo xtask nostd",
                 "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",
                 "cargo deny check licenses bans sources",

@@ -9,11 +9,14 @@
 //!   [`features`]).
 //! - `bench [--quick]`: every benchmark side by side, written to `benches/REPORT.md` with a plot
 //!   (see [`bench`]).
+//! - `fuzz-smoke`: build every cargo-fuzz target and run each for a few seconds over its corpus
+//!   (see [`fuzz`]).
 //! - `ci`: everything CI checks, in CI's order (see [`ci`]).
 
 mod bench;
 mod ci;
 mod features;
+mod fuzz;
 mod nostd;
 mod process;
 
@@ -55,8 +58,13 @@ Commands:
                      bare ureq/reqwest, npm's oauth2-mock-server under wrk, sizes) and write
                      benches/REPORT.md and benches/xxtea-throughput.png. --quick: short
                      measurements (under 5 minutes), for a fast check.
-  ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, features, test, nostd,
-                     doc, deny, bench --no-run. Stops at the first failure. --skip-deny
+  fuzz-smoke         Build every cargo-fuzz target (fuzz/, fuzz/nostd/) and run each for 5
+                     seconds over its committed corpus (cargo +nightly fuzz). Skipped with a
+                     loud message when nightly or cargo-fuzz is missing, unless
+                     KAIFANG_REQUIRE_EXTERNAL=1.
+  ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, features, test,
+                     fuzz-smoke, nostd, doc, deny, bench --no-run. Stops at the first
+                     failure. --skip-deny
                      skips cargo-deny (otherwise it must be installed: cargo install
                      --locked cargo-deny).
   help               Print this help.
@@ -71,6 +79,8 @@ enum Command {
     Features,
     /// `cargo xtask bench`, with the options it takes.
     Bench(bench::Options),
+    /// `cargo xtask fuzz-smoke`.
+    FuzzSmoke,
     /// `cargo xtask ci`, with the options it takes.
     Ci(ci::Options),
     /// `cargo xtask help` (also `-h`, `--help`, and no command at all).
@@ -86,6 +96,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
         "help" | "-h" | "--help" => Command::Help,
         "nostd" => Command::Nostd,
         "features" => Command::Features,
+        "fuzz-smoke" => Command::FuzzSmoke,
         "bench" => {
             let mut options = bench::Options::default();
             for arg in rest {
@@ -131,6 +142,7 @@ fn run(command: Command) -> Result<()> {
         Command::Nostd => nostd::run(),
         Command::Features => features::run(),
         Command::Bench(options) => bench::run(&options),
+        Command::FuzzSmoke => fuzz::run().map(|_| ()),
         Command::Ci(options) => ci::run(&options),
     }
 }
@@ -164,6 +176,7 @@ mod tests {
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert_eq!(parse(&["nostd"]), Ok(Command::Nostd));
         assert_eq!(parse(&["features"]), Ok(Command::Features));
+        assert_eq!(parse(&["fuzz-smoke"]), Ok(Command::FuzzSmoke));
         assert_eq!(
             parse(&["ci"]),
             Ok(Command::Ci(ci::Options { skip_deny: false }))
@@ -184,5 +197,9 @@ mod tests {
         assert!(matches!(parse(&["ci", "--fast"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["nostd", "x"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["features", "x"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            parse(&["fuzz-smoke", "--long"]),
+            Err(Error::Usage(_))
+        ));
     }
 }
