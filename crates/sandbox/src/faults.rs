@@ -24,6 +24,10 @@ pub enum FaultAction {
         /// The `Content-Type`; `application/json` when absent.
         #[serde(default)]
         content_type: Option<String>,
+        /// A `Retry-After` header, sent as is (delta seconds such as `"7"`, or an HTTP date);
+        /// none when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<String>,
     },
     /// Calls the route, then replaces its body with a malformed one of the same content type
     /// (`{"code":` for JSON), keeping the status.
@@ -125,7 +129,24 @@ impl FaultSpec {
             status,
             body: body.into(),
             content_type: None,
+            retry_after: None,
         });
+        self
+    }
+
+    /// Adds `Retry-After: <value>` to a [`status`](Self::status) answer (set the status first;
+    /// no effect on other actions).
+    ///
+    /// ```
+    /// use kaifang_sandbox::{FaultAction, FaultSpec};
+    /// let f = FaultSpec::new("/x").status(503, "busy").retry_after("7");
+    /// assert!(matches!(f.action, Some(FaultAction::Status { retry_after: Some(ref v), .. }) if v == "7"));
+    /// ```
+    #[must_use]
+    pub fn retry_after(mut self, value: impl Into<String>) -> Self {
+        if let Some(FaultAction::Status { retry_after, .. }) = &mut self.action {
+            *retry_after = Some(value.into());
+        }
         self
     }
 
@@ -199,9 +220,15 @@ impl FaultSpec {
         if let Some(FaultAction::Status {
             status,
             content_type,
+            retry_after,
             ..
         }) = &self.action
         {
+            if let Some(ra) = retry_after
+                && http::HeaderValue::from_str(ra).is_err()
+            {
+                return bad(format!("action.retry_after: not a header value: {ra:?}"));
+            }
             if !(100..=999).contains(status) || http::StatusCode::from_u16(*status).is_err() {
                 return bad(format!("action.status: not an HTTP status: {status}"));
             }
@@ -389,6 +416,41 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_round_trips_as_json() {
+        let spec = FaultSpec::new("/x").status(503, "busy").retry_after("7");
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["action"]["retry_after"], "7");
+        let back: FaultSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(back, spec);
+        // Absent in the JSON: none, and not serialized back.
+        let plain: FaultSpec = serde_json::from_str(
+            r#"{"path":"/x","action":{"type":"status","status":502,"body":""}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            plain.action,
+            Some(FaultAction::Status {
+                retry_after: None,
+                ..
+            })
+        ));
+        assert!(
+            serde_json::to_string(&plain)
+                .unwrap()
+                .find("retry_after")
+                .is_none()
+        );
+        // Only a status answer carries it.
+        assert_eq!(
+            FaultSpec::new("/x")
+                .drop_connection()
+                .retry_after("7")
+                .action,
+            Some(FaultAction::Drop)
+        );
+    }
+
+    #[test]
     fn validation() {
         for bad in [
             FaultSpec::new("x").drop_connection(),
@@ -398,6 +460,7 @@ mod tests {
             FaultSpec::new("/x").status(42, ""),
             FaultSpec::new("/x").latency(Duration::from_secs(3600)),
             FaultSpec::new("/x").drop_connection().method("GE T"),
+            FaultSpec::new("/x").status(503, "").retry_after("1\n2"),
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }

@@ -65,7 +65,7 @@
 //! | `POST /__sandbox/reset` | → `{"reset":true}` |
 //! | `POST /__sandbox/login/decision` | the login page's form (`login_id`, `decision`, `user`) → 303 to the callback |
 //!
-//! Fault actions: `{"type":"status","status":503,"body":"...","content_type"?:"..."}`,
+//! Fault actions: `{"type":"status","status":503,"body":"...","content_type"?:"...","retry_after"?:"7"}`,
 //! `{"type":"malformed"}`, `{"type":"truncated"}`, `{"type":"drop"}`; `latency_ms` may come
 //! with or without an action.
 //!

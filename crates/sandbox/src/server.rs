@@ -586,7 +586,13 @@ impl App {
                 status,
                 body,
                 content_type,
-            }) => status_response(status, body, content_type.as_deref()),
+                retry_after,
+            }) => status_response(
+                status,
+                body,
+                content_type.as_deref(),
+                retry_after.as_deref(),
+            ),
             other => {
                 let resp = call(&self.router, Request::from_parts(parts, Body::from(bytes))).await;
                 match other {
@@ -603,12 +609,21 @@ impl App {
     }
 }
 
-fn status_response(status: u16, body: String, content_type: Option<&str>) -> Response {
+fn status_response(
+    status: u16,
+    body: String,
+    content_type: Option<&str>,
+    retry_after: Option<&str>,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let ct = content_type
         .and_then(|c| HeaderValue::from_str(c).ok())
         .unwrap_or(HeaderValue::from_static("application/json"));
-    (status, [(header::CONTENT_TYPE, ct)], body).into_response()
+    let mut resp = (status, [(header::CONTENT_TYPE, ct)], body).into_response();
+    if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 fn malformed(resp: Response) -> Response {
