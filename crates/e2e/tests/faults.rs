@@ -67,9 +67,9 @@ use kaifang_transport_blocking::{BlockingClient, TokenManager as BlockingTokens}
 use serde_json::json;
 
 /// The clients' total (and connect) timeout.
-const CLIENT_TIMEOUT: Duration = Duration::from_millis(1000);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The injected latency of the timeout cell: beyond [`CLIENT_TIMEOUT`].
-const FAULT_LATENCY: Duration = Duration::from_millis(1600);
+const FAULT_LATENCY: Duration = Duration::from_millis(2500);
 /// The most one row may take, set-up and follow-up call included.
 const ROW_DEADLINE: Duration = Duration::from_secs(20);
 /// The server clock's offset in the skew cells: 10 minutes and one second. Tianyi and Zhiyun
@@ -165,7 +165,7 @@ const CELLS: [Cell; 14] = [
 impl Cell {
     fn label(self) -> &'static str {
         match self {
-            Cell::Latency => "latency 1.6 s > client timeout 1 s",
+            Cell::Latency => "latency 2.5 s > client timeout 2 s",
             Cell::Status500 => "HTTP 500",
             Cell::Status502 => "HTTP 502",
             Cell::Status502RetryAfter => "HTTP 502 + `Retry-After: 7`",
