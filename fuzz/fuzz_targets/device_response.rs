@@ -24,7 +24,10 @@ fn check<T>(r: &Result<T, Error>, status: http::StatusCode) {
         assert_no_secret(e, PRODUCT_SECRET);
         assert_no_secret(e, DEVICE_SECRET);
         if status.is_success() {
-            assert!(!matches!(e, Error::HttpStatus { .. }), "2xx became HttpStatus: {e:?}");
+            assert!(
+                !matches!(e, Error::HttpStatus { .. }),
+                "2xx became HttpStatus: {e:?}"
+            );
         }
     }
 }
@@ -37,11 +40,24 @@ fuzz_target!(|data: &[u8]| {
     let ctx = ctx();
     let resp = head.response(body);
     let status = resp.status();
-    let request = ProvisionRequest::new().imei("490154203237518").expect("valid IMEI");
-    check(&Provision::new("http://127.0.0.1:1/provision", request).parse(&ctx, resp.clone()), status);
-    let dynamic = DeviceConfig::with_product_secret("a1csED27mp7", "AdvExample_dyn1", PRODUCT_SECRET)
-        .expect("valid config");
-    check(&Register::new("http://127.0.0.1:1", dynamic).parse(&ctx, resp.clone()), status);
-    let device = DeviceConfig::with_device_secret("pk", "device", DEVICE_SECRET).expect("valid config");
-    check(&Authenticate::new("http://127.0.0.1:1", device, "client-1").parse(&ctx, resp), status);
+    let request = ProvisionRequest::new()
+        .imei("490154203237518")
+        .expect("valid IMEI");
+    check(
+        &Provision::new("http://127.0.0.1:1/provision", request).parse(&ctx, resp.clone()),
+        status,
+    );
+    let dynamic =
+        DeviceConfig::with_product_secret("a1csED27mp7", "AdvExample_dyn1", PRODUCT_SECRET)
+            .expect("valid config");
+    check(
+        &Register::new("http://127.0.0.1:1", dynamic).parse(&ctx, resp.clone()),
+        status,
+    );
+    let device =
+        DeviceConfig::with_device_secret("pk", "device", DEVICE_SECRET).expect("valid config");
+    check(
+        &Authenticate::new("http://127.0.0.1:1", device, "client-1").parse(&ctx, resp),
+        status,
+    );
 });

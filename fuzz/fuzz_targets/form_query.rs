@@ -27,8 +27,16 @@ fuzz_target!(|data: &[u8]| {
     // Tianyi private params: parse, render, parse again.
     let params = PrivateParams::parse_plain(text);
     let again = PrivateParams::parse_plain(&params.to_plain());
-    let pairs = |p: &PrivateParams| p.keys().map(|k| (k.to_owned(), p.get(k).map(str::to_owned))).collect::<Vec<_>>();
-    assert_eq!(pairs(&params), pairs(&again), "parse_plain is not stable under to_plain");
+    let pairs = |p: &PrivateParams| {
+        p.keys()
+            .map(|k| (k.to_owned(), p.get(k).map(str::to_owned)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pairs(&params),
+        pairs(&again),
+        "parse_plain is not stable under to_plain"
+    );
     let _ = params.to_elided();
 
     // Callbacks.
@@ -37,9 +45,10 @@ fuzz_target!(|data: &[u8]| {
 
     // Zhiyun query: re-serialize the last value of each name and parse again.
     let q = Query::parse(text);
-    let names: Vec<String> = form_urlencoded::parse(text.strip_prefix('?').unwrap_or(text).as_bytes())
-        .map(|(k, _)| k.into_owned())
-        .collect();
+    let names: Vec<String> =
+        form_urlencoded::parse(text.strip_prefix('?').unwrap_or(text).as_bytes())
+            .map(|(k, _)| k.into_owned())
+            .collect();
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for name in &names {
         ser.append_pair(name, q.get(name).expect("a parsed name has a value"));
@@ -65,7 +74,10 @@ fuzz_target!(|data: &[u8]| {
         let tf = kaifang_proto_tf56::server::parse_basic(header)
             .expect("Basic")
             .expect("well formed");
-        assert_eq!((tf.id.as_str(), tf.secret.expose_secret()), (user, password));
+        assert_eq!(
+            (tf.id.as_str(), tf.secret.expose_secret()),
+            (user, password)
+        );
     }
 
     // Routing.

@@ -16,8 +16,8 @@ use kaifang_proto_ilab::codes::Endpoint;
 use kaifang_proto_ilab::response;
 use kaifang_proto_ilab::upload::DataUpload;
 use kaifang_proto_ilab::{
-    AccessTokenRequest, Attachment, AttachmentUpload, DataUploadRequest, Ilab, IlabConfig,
-    Lineage, Profile, RefreshRequest, Ticket,
+    AccessTokenRequest, Attachment, AttachmentUpload, DataUploadRequest, Ilab, IlabConfig, Lineage,
+    Profile, RefreshRequest, Ticket,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -28,7 +28,10 @@ fn check<T>(r: &Result<T, Error>, status: http::StatusCode) {
     if let Err(e) = r {
         assert_no_secret(e, SECRET);
         if status.is_success() {
-            assert!(!matches!(e, Error::HttpStatus { .. }), "2xx became HttpStatus: {e:?}");
+            assert!(
+                !matches!(e, Error::HttpStatus { .. }),
+                "2xx became HttpStatus: {e:?}"
+            );
         }
     }
 }
@@ -38,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let ctx = ctx();
-    let profile = if flags & 1 != 0 { Profile::IlabX } else { Profile::Roncoo };
+    let profile = if flags & 1 != 0 {
+        Profile::IlabX
+    } else {
+        Profile::Roncoo
+    };
     let app = Ilab::new(IlabConfig::new("http://127.0.0.1:1", APPID, SECRET).profile(profile))
         .expect("valid config");
     let resp = head.response(body);
@@ -46,15 +53,27 @@ fuzz_target!(|data: &[u8]| {
     let access = SecretString::new("access-token");
 
     let ticket = Ticket::new("a%2Bb%3D").expect("valid ticket");
-    check(&AccessTokenRequest::new(&app, ticket).parse(&ctx, resp.clone()), status);
+    check(
+        &AccessTokenRequest::new(&app, ticket).parse(&ctx, resp.clone()),
+        status,
+    );
     for number in [1, 2] {
-        check(&RefreshRequest::forced(&app, &access, number).parse(&ctx, resp.clone()), status);
+        check(
+            &RefreshRequest::forced(&app, &access, number).parse(&ctx, resp.clone()),
+            status,
+        );
     }
     if let Ok(record) = DataUpload::builder("u", "t", "o").times(0, 60_000).build() {
-        check(&DataUploadRequest::new(&app, &access, &record).parse(&ctx, resp.clone()), status);
+        check(
+            &DataUploadRequest::new(&app, &access, &record).parse(&ctx, resp.clone()),
+            status,
+        );
     }
     if let Ok(a) = Attachment::new("o", "r.pdf", b"%PDF".to_vec()) {
-        check(&AttachmentUpload::new(&app, &access, a).parse(&ctx, resp.clone()), status);
+        check(
+            &AttachmentUpload::new(&app, &access, a).parse(&ctx, resp.clone()),
+            status,
+        );
     }
     for endpoint in [Endpoint::Token, Endpoint::Refresh, Endpoint::Upload] {
         let checked = response::check(endpoint, &ctx, &resp);

@@ -23,16 +23,28 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             let shown = format!("{e} {e:?}");
             if text.len() >= 16 {
-                assert!(!shown.contains(text.trim()), "the token is quoted in {shown}");
+                assert!(
+                    !shown.contains(text.trim()),
+                    "the token is quoted in {shown}"
+                );
             }
         }
     }
 
     // Round trip: claims from the input, minted, decoded.
     let (un, rest) = text.split_once('\n').unwrap_or((&text, ""));
-    let exp = i64::from_le_bytes(data.iter().copied().chain([0; 8]).take(8).collect::<Vec<_>>().try_into().expect("8 bytes"));
+    let exp = i64::from_le_bytes(
+        data.iter()
+            .copied()
+            .chain([0; 8])
+            .take(8)
+            .collect::<Vec<_>>()
+            .try_into()
+            .expect("8 bytes"),
+    );
     let scopes: Vec<&str> = rest.split(' ').filter(|s| !s.is_empty()).collect();
-    let payload = serde_json::json!({"un": un, "dis": rest, "exp": exp, "scope": scopes, "jti": "j"});
+    let payload =
+        serde_json::json!({"un": un, "dis": rest, "exp": exp, "scope": scopes, "jti": "j"});
     let payload = serde_json::to_vec(&payload).expect("a Value serializes");
     let key = HmacSha256Key::new(rest.as_bytes());
     let jwt = hs256_jwt(&key, r#"{"alg":"HS256","typ":"JWT"}"#, &payload);
@@ -53,6 +65,9 @@ fuzz_target!(|data: &[u8]| {
     let (head, _) = jwt.split_once('.').expect("three parts");
     let sig = jwt.rsplit_once('.').expect("three parts").1;
     let forged = format!("{head}.{}.{sig}", kaifang_fuzz::b64url(&changed));
-    assert!(!hs256_verify(&key, &forged), "verifies with another payload");
+    assert!(
+        !hs256_verify(&key, &forged),
+        "verifies with another payload"
+    );
     let _ = hs256_verify(&key, &text);
 });

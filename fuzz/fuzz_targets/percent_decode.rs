@@ -61,7 +61,11 @@ fuzz_target!(|data: &[u8]| {
 
     let mut streamed = Vec::new();
     ilab::unquote_each(text, |part| streamed.extend_from_slice(part));
-    assert_eq!(String::from_utf8_lossy(&streamed), want, "unquote_each differs from Python");
+    assert_eq!(
+        String::from_utf8_lossy(&streamed),
+        want,
+        "unquote_each differs from Python"
+    );
     assert_eq!(std::str::from_utf8(&streamed).expect("valid UTF-8"), want);
 
     let mut buf = vec![0u8; text.len()];
@@ -77,7 +81,11 @@ fuzz_target!(|data: &[u8]| {
         ilab::signature_decoded(&want, "1681600222748241929", "123456"),
     );
 
-    for ticket in [Ticket::new(text), Ticket::from_decoded(text), Ticket::from_url(text)] {
+    for ticket in [
+        Ticket::new(text),
+        Ticket::from_decoded(text),
+        Ticket::from_url(text),
+    ] {
         let Ok(ticket) = ticket else { continue };
         let decoded = ticket.decoded().expose_secret();
         assert!(!decoded.is_empty());

@@ -19,14 +19,15 @@ use kaifang_proto_core::Error;
 use kaifang_proto_core::context::from_unix_millis;
 use kaifang_proto_core::exchange::Exchange;
 use kaifang_proto_core::secret::SecretString;
-use kaifang_proto_device::server::{
-    self as device, AuthServerOptions, DeviceRecord, ProductRecord,
-    ProvisionPolicy,
-};
 use kaifang_proto_device::server::registry::MemoryRegistry;
+use kaifang_proto_device::server::{
+    self as device, AuthServerOptions, DeviceRecord, ProductRecord, ProvisionPolicy,
+};
 use kaifang_proto_device::{Connect, Qos};
-use kaifang_proto_ilab::server::{IlabServer, Incoming, MemoryStore as IlabMemory, ServerApp as IlabApp};
 use kaifang_proto_ilab::Profile;
+use kaifang_proto_ilab::server::{
+    IlabServer, Incoming, MemoryStore as IlabMemory, ServerApp as IlabApp,
+};
 use kaifang_proto_tf56::server::{MemoryStore as Tf56Memory, Tenant};
 use kaifang_proto_tianyi::server::{self as tianyi, ServerApp, VerifyOptions};
 use kaifang_proto_tianyi::{AppKind, GetAccessToken, Grant, Tianyi, TianyiConfig};
@@ -68,7 +69,13 @@ fn tianyi_app() -> ServerApp {
 
 fn run_tianyi(req: &http::Request<Vec<u8>>, code: &str) {
     let find = |id: &str| (id == TIANYI_APP).then(tianyi_app);
-    match tianyi::verify(req.headers(), req.body(), NOW_MS, find, VerifyOptions::default()) {
+    match tianyi::verify(
+        req.headers(),
+        req.body(),
+        NOW_MS,
+        find,
+        VerifyOptions::default(),
+    ) {
         Ok((app, v)) => {
             assert_eq!(v.app_id, TIANYI_APP);
             assert!((NOW_MS - v.timestamp).abs() <= VerifyOptions::default().timestamp_window_ms);
@@ -84,18 +91,29 @@ fn run_tianyi(req: &http::Request<Vec<u8>>, code: &str) {
             let resp = refusal.to_response();
             let body: serde_json::Value =
                 serde_json::from_slice(resp.body()).expect("a refusal is JSON");
-            assert!(body.get("code").or_else(|| body.get("CODE")).is_some(), "{body}");
+            assert!(
+                body.get("code").or_else(|| body.get("CODE")).is_some(),
+                "{body}"
+            );
         }
     }
     // The client half's request with an arbitrary auth code verifies.
     let app = Tianyi::new(TianyiConfig::new(TIANYI_APP, TIANYI_SECRET)).expect("valid config");
     if let Ok(get) = GetAccessToken::new(&app, &Grant::AuthCode(SecretString::new(code))) {
         let built = get.build(&ctx()).expect("builds");
-        let (_, v) = tianyi::verify(built.headers(), built.body(), NOW_MS, |id| {
-            (id == TIANYI_APP).then(tianyi_app)
-        }, VerifyOptions::default())
+        let (_, v) = tianyi::verify(
+            built.headers(),
+            built.body(),
+            NOW_MS,
+            |id| (id == TIANYI_APP).then(tianyi_app),
+            VerifyOptions::default(),
+        )
         .unwrap_or_else(|r| panic!("own request refused: {r:?} for code {code:?}"));
-        assert!(v.params.keys().any(|k| v.params.get(k) == Some(code)), "code lost: {:?}", v.params);
+        assert!(
+            v.params.keys().any(|k| v.params.get(k) == Some(code)),
+            "code lost: {:?}",
+            v.params
+        );
     }
 }
 
@@ -108,7 +126,10 @@ fn run_zhiyun(req: &http::Request<Vec<u8>>) {
     }
     match kaifang_proto_zhiyun::response::decode::<serde_json::Value>(&ctx(), &resp) {
         Ok(_) | Err(Error::Platform(_)) => {}
-        Err(e) => panic!("the client cannot read the server's answer: {e:?}\n{}", String::from_utf8_lossy(resp.body())),
+        Err(e) => panic!(
+            "the client cannot read the server's answer: {e:?}\n{}",
+            String::from_utf8_lossy(resp.body())
+        ),
     }
 }
 
@@ -137,13 +158,17 @@ fn run_device(which: u8, req: &http::Request<Vec<u8>>) {
     let opts = AuthServerOptions::default();
     match which % 3 {
         0 => {
-            let answer = device::provision(req.headers(), req.body(), &reg, &ProvisionPolicy::default());
+            let answer =
+                device::provision(req.headers(), req.body(), &reg, &ProvisionPolicy::default());
             let resp = answer.to_response();
             let outcome = kaifang_proto_device::parse_response(resp.body())
                 .expect("the device can read every provisioning answer");
             assert_eq!(
                 resp.status() == http::StatusCode::OK,
-                matches!(outcome, kaifang_proto_device::ProvisionOutcome::Provisioned(_)),
+                matches!(
+                    outcome,
+                    kaifang_proto_device::ProvisionOutcome::Provisioned(_)
+                ),
                 "{outcome:?}"
             );
         }
@@ -174,12 +199,25 @@ fn run_tf56(req: &http::Request<Vec<u8>>) {
 
 fn run_ilab(profile: Profile, req: &http::Request<Vec<u8>>) {
     let ctx = ctx();
-    let server = IlabServer::new(profile, b"sandbox-jwt-key")
-        .with_app(IlabApp::new("1681600222748241929", "123456", "demo"));
+    let server = IlabServer::new(profile, b"sandbox-jwt-key").with_app(IlabApp::new(
+        "1681600222748241929",
+        "123456",
+        "demo",
+    ));
     let mut store = IlabMemory::new();
-    let _ = server.mint_ticket(&mut store, &ctx, "1681600222748241929", "1701808169793138690", "张三");
+    let _ = server.mint_ticket(
+        &mut store,
+        &ctx,
+        "1681600222748241929",
+        "1701808169793138690",
+        "张三",
+    );
     if let Some(resp) = server.handle(&mut store, &ctx, &Incoming::from_request(req)) {
-        match kaifang_proto_ilab::response::check(kaifang_proto_ilab::codes::Endpoint::Token, &ctx, &resp) {
+        match kaifang_proto_ilab::response::check(
+            kaifang_proto_ilab::codes::Endpoint::Token,
+            &ctx,
+            &resp,
+        ) {
             Ok(_) | Err(Error::Platform(_)) => {}
             Err(e) => panic!("the client cannot read the server's answer: {e:?}"),
         }

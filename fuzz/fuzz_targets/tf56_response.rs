@@ -25,7 +25,10 @@ fn check<T>(r: &Result<T, Error>, status: http::StatusCode) {
     if let Err(e) = r {
         assert_no_secret(e, SECRET);
         if status.is_success() {
-            assert!(!matches!(e, Error::HttpStatus { .. }), "2xx became HttpStatus: {e:?}");
+            assert!(
+                !matches!(e, Error::HttpStatus { .. }),
+                "2xx became HttpStatus: {e:?}"
+            );
         }
     }
 }
@@ -42,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
     for grant in [
         Grant::ClientCredentials,
         Grant::AuthorizationCode(SecretString::new("code")),
-        Grant::Password { username: "demo".into(), password: SecretString::new("demo123456") },
+        Grant::Password {
+            username: "demo".into(),
+            password: SecretString::new("demo123456"),
+        },
         Grant::RefreshToken(SecretString::new("r")),
     ] {
         if let Ok(req) = TokenRequest::new(&app, grant) {
@@ -51,8 +57,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let token = AccessToken::new("d45e242ad95238cfa9a24436153adfa0");
     check(&app.say_hello(&token).parse(&ctx, resp.clone()), status);
-    check(&app.query_user_info(&token).parse(&ctx, resp.clone()), status);
-    check(&app.call(ApiMethod::say_hello(), &token).parse(&ctx, resp.clone()), status);
+    check(
+        &app.query_user_info(&token).parse(&ctx, resp.clone()),
+        status,
+    );
+    check(
+        &app.call(ApiMethod::say_hello(), &token)
+            .parse(&ctx, resp.clone()),
+        status,
+    );
     check(&api::business_data(&resp, &ctx), status);
     let direct = parse_token(body, ctx.now());
     check(&direct, status);
@@ -78,7 +91,8 @@ fuzz_target!(|data: &[u8]| {
 
     // Round trips: a token answer and a callback built from the input's text.
     let (value, state) = text.split_once('\n').unwrap_or((&text, "abcdefghijklmnop"));
-    let answer = serde_json::json!({"access_token": value, "token_type": "uuid", "expires_in": 1800});
+    let answer =
+        serde_json::json!({"access_token": value, "token_type": "uuid", "expires_in": 1800});
     let ok = http::Response::new(answer.to_string().into_bytes());
     match parse_token_response(&ok, ctx.now()) {
         Ok(t) => assert_eq!(t.access.expose_secret(), value),
@@ -93,6 +107,9 @@ fuzz_target!(|data: &[u8]| {
     );
     match parse_callback(&callback, state) {
         Ok(code) => assert_eq!(code.expose_secret(), value),
-        Err(e) => assert!(value.is_empty() || state.is_empty(), "callback refused: {e:?} {callback}"),
+        Err(e) => assert!(
+            value.is_empty() || state.is_empty(),
+            "callback refused: {e:?} {callback}"
+        ),
     }
 });

@@ -13,8 +13,8 @@ use kaifang_proto_core::exchange::Exchange;
 use kaifang_proto_core::secret::SecretString;
 use kaifang_proto_tianyi::device::StatusQuery;
 use kaifang_proto_tianyi::{
-    AppKind, AuthPageRequest, GetAccessToken, Grant, LoginClientType, Tianyi, TianyiConfig,
-    auth, parse_callback, response,
+    AppKind, AuthPageRequest, GetAccessToken, Grant, LoginClientType, Tianyi, TianyiConfig, auth,
+    parse_callback, response,
 };
 use kaifang_sign_core::hex::HexCase;
 use kaifang_sign_core::tianyi::TianyiSigner;
@@ -22,7 +22,6 @@ use libfuzzer_sys::fuzz_target;
 
 const APP_ID: &str = "693299085757";
 const SECRET: &str = "88bd97ee5e9949c2bc48efb6e6fa2207";
-
 
 struct Input<'a> {
     body: &'a [u8],
@@ -36,7 +35,10 @@ fn check<T>(r: &Result<T, Error>, status: http::StatusCode) {
     if let Err(e) = r {
         assert_no_secret(e, SECRET);
         if status.is_success() {
-            assert!(!matches!(e, Error::HttpStatus { .. }), "2xx became HttpStatus: {e:?}");
+            assert!(
+                !matches!(e, Error::HttpStatus { .. }),
+                "2xx became HttpStatus: {e:?}"
+            );
         }
     }
 }
@@ -60,7 +62,13 @@ fuzz_target!(|data: &[u8]| {
     // The text as a callback query and as the plaintext of `v1.0` data; split at the first
     // newline into the code and state of the callback round trip.
     let (code, state) = text.split_once('\n').unwrap_or((&text, "abcdefghijklmnop"));
-    let input = Input { body, plain: &text, callback: &text, state, code };
+    let input = Input {
+        body,
+        plain: &text,
+        callback: &text,
+        state,
+        code,
+    };
     let ctx = ctx();
     let app = app(flags & 1 != 0, flags & 2 != 0);
     let v1 = flags & 2 != 0;
@@ -68,8 +76,13 @@ fuzz_target!(|data: &[u8]| {
     let status = resp.status();
     let token = SecretString::new("token-0123456789");
 
-    let login = AuthPageRequest::with_state(&app, "http://127.0.0.1:8889", LoginClientType::Web, "st".into())
-        .expect("valid login request");
+    let login = AuthPageRequest::with_state(
+        &app,
+        "http://127.0.0.1:8889",
+        LoginClientType::Web,
+        "st".into(),
+    )
+    .expect("valid login request");
     check(&login.parse(&ctx, resp.clone()), status);
     for grant in [
         Grant::AuthCode(SecretString::new("c")),
@@ -108,14 +121,18 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(input.body) {
-        check(&auth::parse_token(&v, AppKind::Standard, &ctx, input.body), status);
+        check(
+            &auth::parse_token(&v, AppKind::Standard, &ctx, input.body),
+            status,
+        );
     }
 
     // v1.0: data encrypted with the app secret comes back decrypted.
     if v1 && !input.plain.is_empty() {
         let signer = TianyiSigner::new(SECRET.as_bytes());
         let mut out = vec![0u8; input.plain.len() * 2 + 16];
-        if let Ok(hex) = signer.encrypt_params_hex(input.plain.as_bytes(), HexCase::Lower, &mut out) {
+        if let Ok(hex) = signer.encrypt_params_hex(input.plain.as_bytes(), HexCase::Lower, &mut out)
+        {
             let body = serde_json::json!({"code": 0, "msg": "ok", "data": hex}).to_string();
             let ok = http::Response::new(body.into_bytes());
             let got = response::data(&app, &ctx, &ok).expect("own v1.0 data decrypts");
@@ -139,6 +156,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if !input.state.is_empty() {
         let other = format!("{}x", input.state);
-        assert!(parse_callback(&query, &other).is_err(), "state mismatch accepted");
+        assert!(
+            parse_callback(&query, &other).is_err(),
+            "state mismatch accepted"
+        );
     }
 });

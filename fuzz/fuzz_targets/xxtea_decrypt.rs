@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     match &in_place {
         Ok(plain) => {
             assert!(plain.len() <= cipher.len().saturating_sub(4) || cipher.is_empty());
-            assert!(cipher.is_empty() || plain.len() + 7 >= cipher.len(), "length word rule");
+            assert!(
+                cipher.is_empty() || plain.len() + 7 >= cipher.len(),
+                "length word rule"
+            );
             assert_eq!(&buf[..plain.len()], &plain[..]);
         }
         Err(_) => assert_eq!(buf, cipher, "decrypt_in_place did not restore the buffer"),
@@ -58,11 +61,20 @@ fuzz_target!(|data: &[u8]| {
     // Round trips.
     if let Ok(plain) = &in_place {
         let again = xxtea::encrypt(&key, plain).expect("a decrypted plaintext re-encrypts");
-        assert_eq!(xxtea::decrypt(&key, &again).expect("own ciphertext decrypts"), *plain);
+        assert_eq!(
+            xxtea::decrypt(&key, &again).expect("own ciphertext decrypts"),
+            *plain
+        );
     }
     let sealed = xxtea::encrypt(&key, cipher).expect("any input encrypts");
-    assert_eq!(sealed.len(), xxtea::ciphertext_len(cipher.len()).expect("length"));
-    assert_eq!(xxtea::decrypt(&key, &sealed).expect("own ciphertext decrypts"), cipher);
+    assert_eq!(
+        sealed.len(),
+        xxtea::ciphertext_len(cipher.len()).expect("length")
+    );
+    assert_eq!(
+        xxtea::decrypt(&key, &sealed).expect("own ciphertext decrypts"),
+        cipher
+    );
 
     // The raw block cipher: decrypt then encrypt is the identity.
     let mut block = cipher.to_vec();

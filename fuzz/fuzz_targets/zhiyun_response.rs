@@ -18,13 +18,15 @@ use libfuzzer_sys::fuzz_target;
 const SECRET: &str = "c2VjcmV0LW9mLXRoZS1jbGllbnQtMDEyMzQ1";
 const TOKEN: &str = "access-token-7f3a9c1e5b";
 
-
 fn check<T>(r: &Result<T, Error>, status: http::StatusCode) {
     if let Err(e) = r {
         assert_no_secret(e, SECRET);
         assert_no_secret(e, TOKEN);
         if status.is_success() {
-            assert!(!matches!(e, Error::HttpStatus { .. }), "2xx became HttpStatus: {e:?}");
+            assert!(
+                !matches!(e, Error::HttpStatus { .. }),
+                "2xx became HttpStatus: {e:?}"
+            );
         }
     }
 }
@@ -36,9 +38,16 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(body);
     // The round trip's code: the first line as a number (else the flags), its message: the rest.
     let (first, message) = text.split_once('\n').unwrap_or((&text, ""));
-    let code = first.trim().parse::<i64>().unwrap_or(i64::from(flags) * 100);
+    let code = first
+        .trim()
+        .parse::<i64>()
+        .unwrap_or(i64::from(flags) * 100);
     let ctx = ctx();
-    let format = if flags & 1 != 0 { Format::Xml } else { Format::Json };
+    let format = if flags & 1 != 0 {
+        Format::Xml
+    } else {
+        Format::Json
+    };
     let app = Zhiyun::new(
         ZhiyunConfig::new("http://127.0.0.1:1", tenant::CLIENT_ID, SECRET, TOKEN).format(format),
     )
@@ -51,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
     check(&authorize.parse(&ctx, resp.clone()), status);
     check(&authorize.into_token().parse(&ctx, resp.clone()), status);
     check(&app.user_info(&auth_code).parse(&ctx, resp.clone()), status);
-    check(&app.company_info(&auth_code).parse(&ctx, resp.clone()), status);
+    check(
+        &app.company_info(&auth_code).parse(&ctx, resp.clone()),
+        status,
+    );
     check(&response::decode::<serde_json::Value>(&ctx, &resp), status);
     let _ = response::sniff(body);
     if let Err(e) = xml::head(body) {

@@ -8,7 +8,9 @@
 use kaifang_proto_device::config::Endpoint;
 use kaifang_proto_device::devicename::parse_devicename_response;
 use kaifang_proto_device::dynreg::parse_register_response;
-use kaifang_proto_device::{DeviceConfig, Iccid, Imei, ProvisionOutcome, ProvisionRequest, parse_response};
+use kaifang_proto_device::{
+    DeviceConfig, Iccid, Imei, ProvisionOutcome, ProvisionRequest, parse_response,
+};
 
 /// Runs every no_std parser of proto-device on `body`.
 pub fn device_checks(body: &[u8]) {
@@ -19,7 +21,10 @@ pub fn device_checks(body: &[u8]) {
                 assert!(matches!(outcome, ProvisionOutcome::Provisioned(_)));
                 round_trip_config(&config);
             }
-            Err(_) => assert!(!matches!(outcome, ProvisionOutcome::Provisioned(_)), "{code:?}"),
+            Err(_) => assert!(
+                !matches!(outcome, ProvisionOutcome::Provisioned(_)),
+                "{code:?}"
+            ),
         }
     }
     if let Ok(registered) = parse_register_response(body) {
@@ -28,7 +33,9 @@ pub fn device_checks(body: &[u8]) {
             registered.device_name.clone(),
             "product-secret",
         ) {
-            let config = config.registered(registered).expect("same product and device");
+            let config = config
+                .registered(registered)
+                .expect("same product and device");
             round_trip_config(&config);
         }
     }
@@ -39,14 +46,18 @@ pub fn device_checks(body: &[u8]) {
     }
     if let Ok(text) = core::str::from_utf8(body) {
         if let Ok(ep) = Endpoint::parse(text, 1883) {
-            let again = Endpoint::parse(&alloc_format(&ep.host, ep.port), 1).expect("host:port parses");
+            let again =
+                Endpoint::parse(&alloc_format(&ep.host, ep.port), 1).expect("host:port parses");
             assert_eq!(again, ep);
         }
         if let Ok(imei) = Imei::parse(text) {
             assert_eq!(Imei::parse(imei.as_str()).expect("IMEI text parses"), imei);
         }
         if let Ok(iccid) = Iccid::parse(text) {
-            assert_eq!(Iccid::parse(iccid.as_str()).expect("ICCID text parses"), iccid);
+            assert_eq!(
+                Iccid::parse(iccid.as_str()).expect("ICCID text parses"),
+                iccid
+            );
         }
     }
 }
