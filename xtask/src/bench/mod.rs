@@ -166,7 +166,14 @@ fn criterion_args(quick: bool) -> Vec<&'static str> {
 fn criterion(root: &Path, quick: bool) -> Section {
     let mut cmd = process::cargo();
     cmd.current_dir(root)
-        .args(["bench", "-p", "kaifang-benches", "--bench", "transports", "--"])
+        .args([
+            "bench",
+            "-p",
+            "kaifang-benches",
+            "--bench",
+            "transports",
+            "--",
+        ])
         .arg("token_hot_path")
         .args(criterion_args(quick));
     process::run_inherit(&mut cmd).map_err(|e| e.to_string())?;
@@ -270,6 +277,12 @@ fn machine() -> Vec<(&'static str, String)> {
         ("Kernel", capture("uname", &["-sr"])),
         ("Rust", capture("rustc", &["--version"])),
         ("Date", capture("date", &["-u", "+%Y-%m-%d %H:%M UTC"])),
+        (
+            "Load average (1, 5, 15 min) when the report was written",
+            std::fs::read_to_string("/proc/loadavg")
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+                .unwrap_or_else(|_| "unknown".to_owned()),
+        ),
     ]
 }
 
