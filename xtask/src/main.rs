@@ -11,6 +11,9 @@
 //!   (see [`bench`]).
 //! - `fuzz-smoke`: build every cargo-fuzz target and run each for a few seconds over its corpus
 //!   (see [`fuzz`]).
+//! - `soak [--minutes N]`: the sandbox and all five platforms' clients under sustained load with
+//!   token lifetimes of seconds; calls, errors, refreshes against the expectation, memory (see
+//!   [`soak`]).
 //! - `ci`: everything CI checks, in CI's order (see [`ci`]).
 
 mod bench;
@@ -19,6 +22,7 @@ mod features;
 mod fuzz;
 mod nostd;
 mod process;
+mod soak;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -62,6 +66,11 @@ Commands:
                      seconds over its committed corpus (cargo +nightly fuzz). Skipped with a
                      loud message when nightly or cargo-fuzz is missing, unless
                      KAIFANG_REQUIRE_EXTERNAL=1.
+  soak [--minutes N] The sandbox and clients of all five platforms (both transports, the
+                     TokenManagers) under sustained load for N minutes (default 5) with
+                     token lifetimes of 10 s: calls, errors, upstream token requests against
+                     the expected count, VmRSS every 30 s. Writes target/soak/report.json.
+                     Not part of ci.
   ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, features, test,
                      fuzz-smoke, nostd, doc, deny, bench --no-run. Stops at the first
                      failure. --skip-deny
@@ -81,6 +90,8 @@ enum Command {
     Bench(bench::Options),
     /// `cargo xtask fuzz-smoke`.
     FuzzSmoke,
+    /// `cargo xtask soak`, with the options it takes.
+    Soak(soak::Options),
     /// `cargo xtask ci`, with the options it takes.
     Ci(ci::Options),
     /// `cargo xtask help` (also `-h`, `--help`, and no command at all).
@@ -109,6 +120,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
             }
             return Ok(Command::Bench(options));
         }
+        "soak" => return soak::parse(rest).map(Command::Soak),
         "ci" => {
             let mut options = ci::Options::default();
             for arg in rest {
@@ -143,6 +155,7 @@ fn run(command: Command) -> Result<()> {
         Command::Features => features::run(),
         Command::Bench(options) => bench::run(&options),
         Command::FuzzSmoke => fuzz::run().map(|_| ()),
+        Command::Soak(options) => soak::run(&options),
         Command::Ci(options) => ci::run(&options),
     }
 }
@@ -178,6 +191,14 @@ mod tests {
         assert_eq!(parse(&["features"]), Ok(Command::Features));
         assert_eq!(parse(&["fuzz-smoke"]), Ok(Command::FuzzSmoke));
         assert_eq!(
+            parse(&["soak"]),
+            Ok(Command::Soak(soak::Options { minutes: 5 }))
+        );
+        assert_eq!(
+            parse(&["soak", "--minutes", "1"]),
+            Ok(Command::Soak(soak::Options { minutes: 1 }))
+        );
+        assert_eq!(
             parse(&["ci"]),
             Ok(Command::Ci(ci::Options { skip_deny: false }))
         );
@@ -196,6 +217,11 @@ mod tests {
         );
         assert!(matches!(parse(&["ci", "--fast"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["nostd", "x"]), Err(Error::Usage(_))));
+        assert!(matches!(parse(&["soak", "--quick"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            parse(&["soak", "--minutes", "0"]),
+            Err(Error::Usage(_))
+        ));
         assert!(matches!(parse(&["features", "x"]), Err(Error::Usage(_))));
         assert!(matches!(
             parse(&["fuzz-smoke", "--long"]),
