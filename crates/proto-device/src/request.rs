@@ -192,3 +192,26 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for ProvisionRequest 
         req
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    #![allow(clippy::unwrap_used)]
+    use super::ProvisionRequest;
+
+    /// Fuzz target `device_response_nostd`: a 50-digit number parsed to 1e48, rendered as
+    /// `1e+48`, parsed back as 9.999999999999999e47 (serde_json's default float parsing is not
+    /// correctly rounded; `float_roundtrip` is).
+    #[test]
+    fn float_members_survive_render_and_parse() {
+        let body = br#"{"cPde":999999999999999999999999900000000000000000000012}"#;
+        let request = ProvisionRequest::from_json(body).unwrap();
+        let again = ProvisionRequest::from_json(&request.to_json()).unwrap();
+        assert_eq!(again, request);
+        for text in ["1e+48", "9.999999999999999e+47", "0.1", "1.7976931348623157e+308", "5e-324"] {
+            let body = alloc::format!("{{\"x\": {text}}}");
+            let request = ProvisionRequest::from_json(body.as_bytes()).unwrap();
+            let again = ProvisionRequest::from_json(&request.to_json()).unwrap();
+            assert_eq!(again, request, "{text}");
+        }
+    }
+}
