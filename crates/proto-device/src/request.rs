@@ -207,7 +207,13 @@ mod fuzz_regressions {
         let request = ProvisionRequest::from_json(body).unwrap();
         let again = ProvisionRequest::from_json(&request.to_json()).unwrap();
         assert_eq!(again, request);
-        for text in ["1e+48", "9.999999999999999e+47", "0.1", "1.7976931348623157e+308", "5e-324"] {
+        for text in [
+            "1e+48",
+            "9.999999999999999e+47",
+            "0.1",
+            "1.7976931348623157e+308",
+            "5e-324",
+        ] {
             let body = alloc::format!("{{\"x\": {text}}}");
             let request = ProvisionRequest::from_json(body.as_bytes()).unwrap();
             let again = ProvisionRequest::from_json(&request.to_json()).unwrap();
