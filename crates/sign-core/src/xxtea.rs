@@ -192,7 +192,9 @@ fn decrypt_framed(key: &XxteaKey, block: &mut [u8]) -> Result<usize, Error> {
     last.copy_from_slice(&block[n..]);
     let claimed = u32::from_le_bytes(last);
     let m = claimed as usize;
-    if m + 3 < n || m > n {
+    // `m > n` first: when it is false, `m <= n < usize::MAX - 3`, so `m + 3` cannot overflow on a
+    // 32-bit target with a length word near `u32::MAX` (seen while writing the fuzz target).
+    if m > n || m + 3 < n {
         let (words, _) = block.as_chunks_mut::<4>();
         encrypt_words(words, &key.0);
         return Err(Error::InvalidLengthWord {
