@@ -8,7 +8,7 @@
 //! - `features`: `cargo check` of every feature combination of the `kaifang` facade (see
 //!   [`features`]).
 //! - `bench [--quick]`: every benchmark side by side, written to `benches/REPORT.md` with a plot
-//!   (see [`bench`]).
+//!   (see [`mod@bench`]).
 //! - `fuzz-smoke`: build every cargo-fuzz target and run each for a few seconds over its corpus
 //!   (see [`fuzz`]).
 //! - `soak [--minutes N]`: the sandbox and all five platforms' clients under sustained load with

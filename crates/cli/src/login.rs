@@ -97,7 +97,7 @@ pub(crate) struct LoginArgs {
     /// Prints the token as one line of JSON (default: indented JSON).
     #[arg(long)]
     json: bool,
-    /// Shows the access and refresh token values instead of "[redacted]".
+    /// Shows the access and refresh token values instead of `[redacted]`.
     #[arg(long)]
     show_secrets: bool,
     #[command(flatten)]

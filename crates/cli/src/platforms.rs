@@ -1,5 +1,5 @@
 //! The five platforms as a command-line value, each one's client built from
-//! [`Settings`](crate::config::Settings), and a token as JSON.
+//! [`crate::config::Settings`], and a token as JSON.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -2,7 +2,7 @@
 //! side on this machine in one run, written to `benches/REPORT.md` with a plot of XXTEA
 //! throughput (`benches/xxtea-throughput.svg`, rendered to `.png` by `rsvg-convert`).
 //!
-//! Sections, each recorded as "not measured: <why>" when it cannot run (and then the command
+//! Sections, each recorded as `not measured: <why>` when it cannot run (and then the command
 //! fails at the end, after writing what it could):
 //! 1. criterion: sign-core (ours and xxtea-nostd side by side, the Tianyi envelope and its
 //!    primitives) and the token hot path;

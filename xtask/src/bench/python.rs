@@ -68,7 +68,7 @@ const TIANYI_MODULE: &str = "seed_tianyi";
 /// The module name of the extracted iLab signature.
 const ILAB_MODULE: &str = "seed_ilab";
 
-/// The timing script (ours, not the seeds'): reads `config.json` (argv[1]), imports the
+/// The timing script (ours, not the seeds'): reads `config.json` (`argv[1]`), imports the
 /// extracted seed modules, checks their results, times everything, prints one JSON line.
 const SCRIPT: &str = r#""""Times the seeds' own Python code and xxtea-py for `cargo xtask bench`.
 
