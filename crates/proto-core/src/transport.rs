@@ -39,7 +39,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use crate::context::{Clock, Context, Nonce, OffsetClock};
 use crate::error::{Error, TransportErrorKind};
 use crate::exchange::Exchange;
-use crate::lifecycle::{FailureOutcome, RefreshPolicy, RefreshTicket, StoredToken, TokenSlot};
+use crate::lifecycle::{
+    FailureOutcome, Fence, RefreshPolicy, RefreshTicket, StoredToken, TokenSlot,
+};
 use crate::redact;
 use crate::token::Token;
 
@@ -408,6 +410,19 @@ pub fn adopt_from_store(
             stored.token.issued_at >= c.issued_at && stored.token.fingerprint() != c.fingerprint()
         }
     }
+}
+
+/// The shared store's answer to an instance about to refresh (step 2 of the lifecycle recipe,
+/// see [`lifecycle`](crate::lifecycle)).
+#[derive(Debug)]
+pub enum StoreTurn {
+    /// The store holds a usable token newer than ours (another instance refreshed): use it,
+    /// no upstream request.
+    Adopt(Token),
+    /// Refresh upstream: under this store lock (`Some`: write the token with its fence, then
+    /// unlock), or without the store (`None`: it failed, and a store outage must not stop the
+    /// refresh).
+    Refresh(Option<Fence>),
 }
 
 /// The delay before the `attempt`-th poll (0-based) of a shared store while another instance

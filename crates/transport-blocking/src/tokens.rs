@@ -12,11 +12,13 @@ use kaifang_proto_core::context::Clock;
 use kaifang_proto_core::error::Error;
 use kaifang_proto_core::exchange::Exchange;
 use kaifang_proto_core::lifecycle::{
-    Acquire, KeyMap, MemoryStore, Plan, RefreshPolicy, RefreshTicket, RetryGate, StoredToken,
-    TokenKey, TokenReader, TokenSlot, TokenSource, TokenStore,
+    Acquire, Fence, KeyMap, MemoryStore, Plan, RefreshPolicy, RefreshTicket, RetryGate,
+    StoredToken, TokenKey, TokenReader, TokenSlot, TokenSource, TokenStore,
 };
 use kaifang_proto_core::token::Token;
-use kaifang_proto_core::transport::{Settled, adopt_from_store, settle_refresh, store_poll_delay};
+use kaifang_proto_core::transport::{
+    Settled, StoreTurn, adopt_from_store, settle_refresh, store_poll_delay,
+};
 
 use crate::client::BlockingClient;
 
@@ -409,26 +411,9 @@ impl TokenManager {
         current: Option<&Token>,
     ) -> Result<Token, Error> {
         let key = source.key();
-        match self.store.get(key) {
-            Ok(Some(st)) if adopt_from_store(&st, current, &self.policy, self.now()) => {
-                tracing::debug!(key = %key, "token taken from the store");
-                return Ok((*st.token).clone());
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(key = %key, error = %e, "token store read failed; refreshing without it")
-            }
-        }
-        let fence = match self
-            .store
-            .try_lock(key, self.policy.max_wait, &self.instance)
-        {
-            Ok(Some(fence)) => Some(fence),
-            Ok(None) => return self.wait_for_store(key, current),
-            Err(e) => {
-                tracing::warn!(key = %key, error = %e, "token store lock failed; refreshing without it");
-                None
-            }
+        let fence = match self.lock_store(key, current)? {
+            StoreTurn::Adopt(token) => return Ok(token),
+            StoreTurn::Refresh(fence) => fence,
         };
         tracing::debug!(
             key = %key,
@@ -452,23 +437,60 @@ impl TokenManager {
         result
     }
 
-    /// Another instance holds the store lock: poll the store (20 ms doubling to 500 ms) until
-    /// it has a newer token or [`RefreshPolicy::max_wait`] passes.
-    fn wait_for_store(&self, key: &TokenKey, current: Option<&Token>) -> Result<Token, Error> {
+    /// The store's turn ([`StoreTurn`]): a usable newer token in the store is adopted; else
+    /// this instance takes the store lock and refreshes; while another instance holds the lock,
+    /// poll the store (20 ms doubling to 500 ms) for its token, and take the lock when it frees
+    /// (its holder finished without a token, or died and its lease ended). After taking the
+    /// lock the store is read once more, so a token written between the read and the lock is
+    /// adopted, not fetched twice. A store that fails is bypassed (refresh without it), so a
+    /// Redis outage never stops the refresh. Bounded by [`RefreshPolicy::max_wait`].
+    fn lock_store(&self, key: &TokenKey, current: Option<&Token>) -> Result<StoreTurn, Error> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
+            match self.store.get(key) {
+                Ok(Some(st)) if adopt_from_store(&st, current, &self.policy, self.now()) => {
+                    tracing::debug!(key = %key, "token taken from the store");
+                    return Ok(StoreTurn::Adopt((*st.token).clone()));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "token store read failed; refreshing without it");
+                    return Ok(StoreTurn::Refresh(None));
+                }
+            }
+            match self
+                .store
+                .try_lock(key, self.policy.store_lease, &self.instance)
+            {
+                Ok(Some(fence)) => return Ok(self.recheck_store(key, current, fence)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "token store lock failed; refreshing without it");
+                    return Ok(StoreTurn::Refresh(None));
+                }
+            }
             let waited = started.elapsed();
             let Some(left) = self.policy.max_wait.checked_sub(waited) else {
                 return Err(Error::RefreshTimeout { waited });
             };
             std::thread::sleep(store_poll_delay(attempt).min(left));
             attempt += 1;
-            if let Ok(Some(st)) = self.store.get(key)
-                && adopt_from_store(&st, current, &self.policy, self.now())
-            {
-                return Ok((*st.token).clone());
+        }
+    }
+
+    /// Just after taking the store lock: adopt (and unlock) if the store gained a usable newer
+    /// token since it was read, else refresh under `fence`.
+    fn recheck_store(&self, key: &TokenKey, current: Option<&Token>, fence: Fence) -> StoreTurn {
+        match self.store.get(key) {
+            Ok(Some(st)) if adopt_from_store(&st, current, &self.policy, self.now()) => {
+                if let Err(e) = self.store.unlock(key, &fence) {
+                    tracing::warn!(key = %key, error = %e, "token store unlock failed");
+                }
+                tracing::debug!(key = %key, "token taken from the store after locking");
+                StoreTurn::Adopt((*st.token).clone())
             }
+            _ => StoreTurn::Refresh(Some(fence)),
         }
     }
 }

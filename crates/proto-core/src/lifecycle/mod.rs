@@ -23,8 +23,11 @@
 //!    * `Fetch(ticket)` / `ServeAndRefresh { token, ticket }`: you are the only refresher. Arm a
 //!      drop guard that calls `slot.on_refresh_abandoned(ticket)` if you are cancelled. Then:
 //!      (shared store) `store.get` → if it holds a usable token newer than yours, that is the
-//!      result; else `store.try_lock(key, max_wait, instance_id)`, and if another instance holds
-//!      the lock, poll `store.get` until `max_wait`. Otherwise run
+//!      result; else `store.try_lock(key, store_lease, instance_id)` and read the store once
+//!      more (a token written in between is adopted); if another instance holds the lock, poll
+//!      `store.get` and `try_lock` with backoff until one succeeds or `max_wait` passes (a
+//!      dead holder's lease ends after `store_lease`; see [`StoreTurn`](crate::transport::StoreTurn)).
+//!      A failing store is bypassed: refresh without it. Otherwise run
 //!      `source.exchange(ticket.plan())` through the HTTP client, `store.set_if_newer(key,
 //!      StoredToken::new(token, fence.token))`, `store.unlock(key, &fence)`.
 //!      Lock the slot again: `on_refresh_success(ticket, token, ..)` or

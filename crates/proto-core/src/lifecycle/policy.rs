@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::token::Token;
 
 /// The numbers of the token lifecycle. `Default` gives: margin 5 min, fraction 0.8, floor 0.5,
-/// jitter 0.1, headroom 2 s, backoff 1 s doubling to 60 s, max wait 10 s.
+/// jitter 0.1, headroom 2 s, backoff 1 s doubling to 60 s, max wait 10 s, store lease 5 s.
 ///
 /// # When a token is refreshed
 /// With `ttl = expires_at − issued_at`:
@@ -53,8 +53,18 @@ pub struct RefreshPolicy {
     /// Backoff cap.
     pub backoff_max: Duration,
     /// How long a caller waits for a refresh in progress elsewhere; also the lease of an
-    /// in-flight refresh, after which another caller may take over.
+    /// in-flight refresh inside one process, after which another caller may take over.
     pub max_wait: Duration,
+    /// The lease of a shared store's refresh lock ([`TokenStore::try_lock`](super::TokenStore::try_lock)):
+    /// when the instance holding it dies mid-refresh, the others take over after this long.
+    /// Keep it shorter than `max_wait` (so that waiters outlive a dead holder's lease) and longer
+    /// than one token request (a slower holder is overtaken, which costs one extra upstream
+    /// request but never a wrong token: fences order the writes).
+    ///
+    /// A caller waiting on another instance gets its token within `store_lease` + one poll
+    /// interval (≤ 500 ms) + one token request when the holder died, and never waits longer
+    /// than `max_wait` in total (then [`Error::RefreshTimeout`](crate::error::Error::RefreshTimeout)).
+    pub store_lease: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -68,6 +78,7 @@ impl Default for RefreshPolicy {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             max_wait: Duration::from_secs(10),
+            store_lease: Duration::from_secs(5),
         }
     }
 }
