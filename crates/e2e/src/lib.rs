@@ -13,6 +13,9 @@
 //! - `KAIFANG_SHARED`: where the shared seed documents are; default `../shared` beside the
 //!   checkout (the seeds' own code is extracted from them at run time, never copied here).
 
+mod redis;
+pub use redis::RedisServer;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
