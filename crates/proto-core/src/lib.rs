@@ -59,6 +59,7 @@
 //! .unwrap();
 //! assert_eq!(token.access.expose_secret(), "t0k");
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod context;
 pub mod envelope;

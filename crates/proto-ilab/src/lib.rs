@@ -34,6 +34,7 @@
 //! | [`codes`] | every code per endpoint, its meaning, hint and class; the client's own refusals |
 //! | [`time`] | the `yyyy-MM-dd HH:mm:ss` Beijing-time display |
 //! | [`server`] | the server half: checks in the real order, minting, answers, the state to keep |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app;
 pub mod auth;

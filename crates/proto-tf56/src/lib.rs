@@ -40,6 +40,7 @@
 //! | [`api`] | `ApiMethod`, `ApiCall<T>` and the business envelope; `sayHello`, `queryUserInfo` |
 //! | [`codes`] | OAuth error codes and gateway codes, with hints and classes |
 //! | [`server`] | the server half: token endpoint, authorize page, gateway, and the state they keep |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod api;
 pub mod codes;

@@ -31,6 +31,7 @@
 //! | [`device`] | typed business calls and the `getAllDeviceListNew` cursor |
 //! | [`codes`] | every known code with its hint and class |
 //! | [`server`] | the server half: verification in the real order, answers, redirects |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod app;
 pub mod auth;

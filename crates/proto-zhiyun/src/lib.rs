@@ -44,6 +44,7 @@
 //! | [`auth_code`] | the auth code's lifecycle: `ZhiyunAuthCodes` (`TokenSource`), `AuthCodeCache`, `call_with_auth_code` |
 //! | [`codes`] | every code: Chinese and English meaning, hint, class |
 //! | [`server`] | the server half: the real check order and messages, answers, state, the seed tenant |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod api;
 pub mod app;

@@ -73,6 +73,7 @@
 //! Tokens and codes expire on the sandbox clock and are purged (every 10 s, and on access) once
 //! past the retention; the registry has a capacity; the journal is a ring; pending login pages
 //! expire after ten minutes.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
 pub mod config;
