@@ -2,20 +2,26 @@
 //! thing locally. `.ci/run` installs the tools and then calls this.
 //!
 //! Steps: fmt, clippy (`-D warnings`), the facade's feature matrix (`cargo xtask features`),
-//! tests, the fuzz targets' smoke run (`cargo xtask fuzz-smoke`), the `no_std` proof, docs (`-D warnings`), cargo-deny (licences, bans, sources; never
-//! advisories, which need the network) and building the benchmarks. Each step prints a header and its duration; the first failure stops the run.
+//! tests, the fuzz targets' smoke run (`cargo xtask fuzz-smoke`), the `no_std` proof and the
+//! `thumbv7em-none-eabihf` build, docs (`-D warnings`), cargo-deny (licences, bans, sources;
+//! never advisories, which need the network), building the benchmarks, and the release dry run
+//! (`cargo xtask release --dry-run --skip-tests patch`: metadata, publish order, every crate
+//! packaged and verified; the tests ran earlier in the job). Each step prints a header and its
+//! duration; the first failure stops the run.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::process::{self, format_duration};
-use crate::{Error, Result, features, fuzz, nostd};
+use crate::{Error, Result, features, fuzz, nostd, release};
 
 /// Options of `cargo xtask ci`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Options {
     /// Skip `cargo deny` instead of failing when cargo-deny is not installed.
     pub(crate) skip_deny: bool,
+    /// Let the release dry run package uncommitted changes (local runs; CI's checkout is clean).
+    pub(crate) allow_dirty: bool,
 }
 
 /// What a step does.
@@ -33,6 +39,10 @@ enum Action {
     FuzzSmoke,
     /// `cargo xtask nostd`, called in-process.
     Nostd,
+    /// `cargo xtask nostd --target <triple>`, called in-process.
+    NostdCross(&'static str),
+    /// `cargo xtask release --dry-run --skip-tests patch`, called in-process.
+    ReleaseDryRun,
     /// `cargo deny check licenses bans sources`, if cargo-deny is installed.
     Deny,
 }
@@ -91,6 +101,10 @@ const STEPS: &[Step] = &[
         action: Action::Nostd,
     },
     Step {
+        name: "nostd thumbv7em",
+        action: Action::NostdCross(nostd::THUMBV7EM),
+    },
+    Step {
         name: "doc",
         action: Action::Cargo {
             args: &["doc", "--workspace", "--no-deps"],
@@ -107,6 +121,10 @@ const STEPS: &[Step] = &[
             args: &["bench", "--workspace", "--no-run"],
             env: &[],
         },
+    },
+    Step {
+        name: "release dry run",
+        action: Action::ReleaseDryRun,
     },
 ];
 
@@ -132,7 +150,18 @@ pub(crate) fn run(options: &Options) -> Result<()> {
             }
             Action::Features => features::run().map(|()| "ok"),
             Action::FuzzSmoke => fuzz::run(),
-            Action::Nostd => nostd::run().map(|()| "ok"),
+            Action::Nostd => nostd::run(&nostd::Options::default()),
+            Action::NostdCross(triple) => nostd::run(&nostd::Options {
+                target: Some((*triple).to_owned()),
+            }),
+            Action::ReleaseDryRun => release::run(&release::Options {
+                dry_run: true,
+                allow_dirty: options.allow_dirty,
+                skip_tests: true,
+                no_verify: false,
+                bump: release::Bump::Patch,
+            })
+            .map(|()| "ok"),
             Action::Deny => deny(&root, options),
         };
         let elapsed = start.elapsed();
@@ -177,6 +206,8 @@ fn describe(step: &Step) -> String {
         Action::Features => "cargo xtask features".to_owned(),
         Action::FuzzSmoke => "cargo xtask fuzz-smoke".to_owned(),
         Action::Nostd => "cargo xtask nostd".to_owned(),
+        Action::NostdCross(triple) => format!("cargo xtask nostd --target {triple}"),
+        Action::ReleaseDryRun => "cargo xtask release --dry-run --skip-tests patch".to_owned(),
         Action::Deny => format!("cargo {}", DENY_ARGS.join(" ")),
     }
 }
@@ -220,9 +251,11 @@ mod tests {
                 "cargo test --workspace",
                 "cargo xtask fuzz-smoke",
                 "cargo xtask nostd",
+                "cargo xtask nostd --target thumbv7em-none-eabihf",
                 "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",
                 "cargo deny check licenses bans sources",
                 "cargo bench --workspace --no-run",
+                "cargo xtask release --dry-run --skip-tests patch",
             ]
         );
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::process::{self, format_duration};
+use crate::process::{self, cargo_nightly, format_duration, require_external};
 use crate::{Error, Result};
 
 /// One cargo-fuzz directory and its targets.
@@ -50,22 +50,6 @@ const DIRS: &[FuzzDir] = &[
 
 /// Seconds each target runs (`-max_total_time`).
 const SMOKE_SECONDS: u32 = 5;
-
-/// `cargo +nightly` through the rustup proxy on `PATH` (not `$CARGO`, the stable toolchain's own
-/// binary, which takes no `+toolchain`), without the outer cargo's toolchain variables.
-fn cargo_nightly() -> Command {
-    let mut cmd = Command::new("cargo");
-    cmd.arg("+nightly")
-        .env_remove("CARGO")
-        .env_remove("RUSTC")
-        .env_remove("RUSTUP_TOOLCHAIN");
-    cmd
-}
-
-/// Whether missing tools must fail instead of skipping (`KAIFANG_REQUIRE_EXTERNAL=1`).
-fn require_external() -> bool {
-    std::env::var("KAIFANG_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
 
 /// The reason the fuzz tools cannot run, if any.
 fn missing_tools() -> Option<String> {

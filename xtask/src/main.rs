@@ -4,7 +4,8 @@
 //! nonzero, so the commands can be chained in scripts and CI (`.ci/run` runs `cargo xtask ci`).
 //!
 //! Commands:
-//! - `nostd`: the link-based `no_std` proof for `kaifang-sign-core` (see [`nostd`]).
+//! - `nostd [--target TRIPLE]`: the link-based `no_std` proof for `kaifang-sign-core`, or the
+//!   check crates built for a bare-metal target with their code size (see [`nostd`]).
 //! - `features`: `cargo check` of every feature combination of the `kaifang` facade (see
 //!   [`features`]).
 //! - `bench [--quick]`: every benchmark side by side, written to `benches/REPORT.md` with a plot
@@ -14,6 +15,9 @@
 //! - `soak [--minutes N]`: the sandbox and all five platforms' clients under sustained load with
 //!   token lifetimes of seconds; calls, errors, refreshes against the expectation, memory (see
 //!   [`soak`]).
+//! - `release [--dry-run] <version|patch|minor|major>`: metadata checks, version bump,
+//!   CHANGELOG.md, semver-checks and `cargo publish --dry-run` of every crate in dependency order;
+//!   never uploads (see [`release`]).
 //! - `ci`: everything CI checks, in CI's order (see [`ci`]).
 
 mod bench;
@@ -22,6 +26,7 @@ mod features;
 mod fuzz;
 mod nostd;
 mod process;
+mod release;
 mod soak;
 
 use std::fmt;
@@ -55,6 +60,11 @@ Commands:
   nostd              Prove that kaifang-sign-core links without std or alloc: build the
                      #![no_std] staticlib in xtask/nostd-check calling every public function,
                      and require that its std and alloc canaries FAIL to build.
+  nostd --target T   Build the same check crate and examples/firmware (kaifang-proto-device,
+                     no_std + alloc) for the bare-metal target T (e.g. thumbv7em-none-eabihf)
+                     with cargo +nightly -Zbuild-std=core,alloc and report their .text sizes.
+                     Skipped loudly without nightly's rust-src, unless
+                     KAIFANG_REQUIRE_EXTERNAL=1.
   features           Check that every feature combination of the kaifang facade builds:
                      no features; each platform alone, with blocking and with async;
                      blocking, async, sandbox and full alone (cargo check, one target dir).
@@ -71,19 +81,32 @@ Commands:
                      token lifetimes of 10 s: calls, errors, upstream token requests against
                      the expected count, VmRSS every 30 s. Writes target/soak/report.json.
                      Not part of ci.
-  ci [--skip-deny]   Run every CI check in CI's order: fmt, clippy, features, test,
-                     fuzz-smoke, nostd, doc, deny, bench --no-run. Stops at the first
-                     failure. --skip-deny
-                     skips cargo-deny (otherwise it must be installed: cargo install
-                     --locked cargo-deny).
+  release [--dry-run] [--allow-dirty] [--skip-tests] [--no-verify] <X.Y.Z|patch|minor|major>
+                     Check a clean tree and green tests (cargo test --workspace), the crates'
+                     publish metadata and their dependency order (cargo metadata); bump the
+                     workspace version in Cargo.toml, move CHANGELOG.md's [Unreleased] to the
+                     new version, run cargo semver-checks against the last v* tag, and
+                     cargo publish --dry-run --workspace in that order. --dry-run does all of
+                     it in a temporary copy and prints the diff (the tree stays unchanged).
+                     Never uploads: a real run prints the commands to publish.
+                     --allow-dirty: accept uncommitted changes (local experiments).
+                     --skip-tests: the tests already ran in this job (CI).
+                     --no-verify: package without building the packaged crates.
+  ci [--skip-deny] [--allow-dirty]
+                     Run every CI check in CI's order: fmt, clippy, features, test,
+                     fuzz-smoke, nostd, nostd --target thumbv7em-none-eabihf, doc, deny,
+                     bench --no-run, release --dry-run --skip-tests patch. Stops at the
+                     first failure. --skip-deny skips cargo-deny (otherwise it must be
+                     installed: cargo install --locked cargo-deny). --allow-dirty lets the
+                     release dry run package uncommitted changes (local runs).
   help               Print this help.
 ";
 
 /// A parsed command line.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    /// `cargo xtask nostd`.
-    Nostd,
+    /// `cargo xtask nostd`, with the options it takes.
+    Nostd(nostd::Options),
     /// `cargo xtask features`.
     Features,
     /// `cargo xtask bench`, with the options it takes.
@@ -92,6 +115,8 @@ enum Command {
     FuzzSmoke,
     /// `cargo xtask soak`, with the options it takes.
     Soak(soak::Options),
+    /// `cargo xtask release`, with the options it takes.
+    Release(release::Options),
     /// `cargo xtask ci`, with the options it takes.
     Ci(ci::Options),
     /// `cargo xtask help` (also `-h`, `--help`, and no command at all).
@@ -105,7 +130,20 @@ fn parse_args(args: &[String]) -> Result<Command> {
     };
     let command = match command.as_str() {
         "help" | "-h" | "--help" => Command::Help,
-        "nostd" => Command::Nostd,
+        "nostd" => {
+            return match rest {
+                [] => Ok(Command::Nostd(nostd::Options::default())),
+                [flag, triple] if flag == "--target" && !triple.starts_with('-') => {
+                    Ok(Command::Nostd(nostd::Options {
+                        target: Some(triple.clone()),
+                    }))
+                }
+                _ => Err(Error::Usage(
+                    "`nostd` takes nothing, or `--target <triple>`".to_owned(),
+                )),
+            };
+        }
+        "release" => return release::parse(rest).map(Command::Release),
         "features" => Command::Features,
         "fuzz-smoke" => Command::FuzzSmoke,
         "bench" => {
@@ -126,6 +164,7 @@ fn parse_args(args: &[String]) -> Result<Command> {
             for arg in rest {
                 match arg.as_str() {
                     "--skip-deny" => options.skip_deny = true,
+                    "--allow-dirty" => options.allow_dirty = true,
                     other => {
                         return Err(Error::Usage(format!("`ci` does not take `{other}`")));
                     }
@@ -151,7 +190,8 @@ fn run(command: Command) -> Result<()> {
             print!("{USAGE}");
             Ok(())
         }
-        Command::Nostd => nostd::run(),
+        Command::Nostd(options) => nostd::run(&options).map(|_| ()),
+        Command::Release(options) => release::run(&options),
         Command::Features => features::run(),
         Command::Bench(options) => bench::run(&options),
         Command::FuzzSmoke => fuzz::run().map(|_| ()),
@@ -187,7 +227,20 @@ mod tests {
     fn commands_and_options() {
         assert_eq!(parse(&[]), Ok(Command::Help));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
-        assert_eq!(parse(&["nostd"]), Ok(Command::Nostd));
+        assert_eq!(
+            parse(&["nostd"]),
+            Ok(Command::Nostd(nostd::Options::default()))
+        );
+        assert_eq!(
+            parse(&["nostd", "--target", "thumbv7em-none-eabihf"]),
+            Ok(Command::Nostd(nostd::Options {
+                target: Some("thumbv7em-none-eabihf".into())
+            }))
+        );
+        assert!(matches!(
+            parse(&["release", "--dry-run", "patch"]),
+            Ok(Command::Release(_))
+        ));
         assert_eq!(parse(&["features"]), Ok(Command::Features));
         assert_eq!(parse(&["fuzz-smoke"]), Ok(Command::FuzzSmoke));
         assert_eq!(
@@ -198,13 +251,13 @@ mod tests {
             parse(&["soak", "--minutes", "1"]),
             Ok(Command::Soak(soak::Options { minutes: 1 }))
         );
-        assert_eq!(
-            parse(&["ci"]),
-            Ok(Command::Ci(ci::Options { skip_deny: false }))
-        );
+        assert_eq!(parse(&["ci"]), Ok(Command::Ci(ci::Options::default())));
         assert_eq!(
             parse(&["ci", "--skip-deny"]),
-            Ok(Command::Ci(ci::Options { skip_deny: true }))
+            Ok(Command::Ci(ci::Options {
+                skip_deny: true,
+                allow_dirty: false
+            }))
         );
     }
 
@@ -217,6 +270,11 @@ mod tests {
         );
         assert!(matches!(parse(&["ci", "--fast"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["nostd", "x"]), Err(Error::Usage(_))));
+        assert!(matches!(
+            parse(&["nostd", "--target"]),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(parse(&["release"]), Err(Error::Usage(_))));
         assert!(matches!(parse(&["soak", "--quick"]), Err(Error::Usage(_))));
         assert!(matches!(
             parse(&["soak", "--minutes", "0"]),

@@ -13,12 +13,19 @@
 //! features, which add `extern crate std` / `extern crate alloc`) must fail with exactly those
 //! errors. Everything builds in `<target>/nostd-check`, inside the main target directory, so CI
 //! caches one directory.
+//!
+//! `cargo xtask nostd --target <triple>` (CI: `thumbv7em-none-eabihf`, a Cortex-M4F) builds the
+//! same two check crates for a real bare-metal target with `cargo +nightly build
+//! -Zbuild-std=core,alloc --release` (no prebuilt standard library is needed, only the nightly
+//! `rust-src` component) in `<target>/nostd-cross`, and reports their `.text` sizes. Without the
+//! nightly toolchain or its `rust-src` it skips loudly, or fails with
+//! `KAIFANG_REQUIRE_EXTERNAL=1`.
 
 use std::path::Path;
 use std::process::Output;
 use std::time::Instant;
 
-use crate::process::{self, format_duration};
+use crate::process::{self, cargo_nightly, format_duration, require_external};
 use crate::{Error, Result};
 
 /// A `#![no_std]` link check: a staticlib crate in its own workspace, and the canaries that
@@ -99,13 +106,132 @@ const FIRMWARE: Check = Check {
 /// Every check `cargo xtask nostd` runs.
 const CHECKS: [Check; 2] = [SIGN_CORE, FIRMWARE];
 
-/// Runs every proof: each real build must pass, every canary must fail the expected way.
-pub(crate) fn run() -> Result<()> {
+/// The bare-metal target CI builds for (`cargo xtask nostd --target thumbv7em-none-eabihf`).
+pub(crate) const THUMBV7EM: &str = "thumbv7em-none-eabihf";
+
+/// Options of `cargo xtask nostd`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// `--target <triple>`: build the check crates for this target with nightly's `build-std`
+    /// instead of running the host proof.
+    pub(crate) target: Option<String>,
+}
+
+/// Runs every proof (each real build must pass, every canary must fail the expected way), or
+/// with `--target` the cross builds. `"ok"`, or `"skipped"` when a cross build's tools are
+/// missing (and allowed to be).
+pub(crate) fn run(options: &Options) -> Result<&'static str> {
     let root = process::repo_root()?;
+    if let Some(triple) = &options.target {
+        return run_cross(&root, triple);
+    }
     for check in &CHECKS {
         run_check(check, &root)?;
     }
-    Ok(())
+    Ok("ok")
+}
+
+/// Why the cross build cannot run here, if it cannot: no nightly toolchain, or no `rust-src`
+/// for it (`-Zbuild-std` compiles core and alloc from those sources).
+fn missing_cross_tools() -> Option<String> {
+    let nightly = process::run_captured(cargo_nightly().arg("--version"))
+        .ok()
+        .is_some_and(|out| out.status.success());
+    if !nightly {
+        return Some(
+            "the nightly toolchain is not installed (`rustup toolchain install nightly \
+             --profile minimal`)"
+                .into(),
+        );
+    }
+    let components = process::run_captured(std::process::Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]));
+    match components {
+        Ok(out) if out.status.success() => {
+            let listed = String::from_utf8_lossy(&out.stdout);
+            if has_rust_src(&listed) {
+                None
+            } else {
+                Some(
+                    "the nightly `rust-src` component is not installed (`rustup component add \
+                     rust-src --toolchain nightly`)"
+                        .into(),
+                )
+            }
+        }
+        _ => {
+            Some("`rustup component list --toolchain nightly` failed (is rustup installed?)".into())
+        }
+    }
+}
+
+/// Whether `rustup component list --installed` output lists `rust-src`.
+fn has_rust_src(listed: &str) -> bool {
+    listed.lines().any(|line| line.trim() == "rust-src")
+}
+
+/// `cargo xtask nostd --target <triple>`: both check crates built for a bare-metal target, with
+/// their `.text` sizes.
+fn run_cross(root: &Path, triple: &str) -> Result<&'static str> {
+    if let Some(why) = missing_cross_tools() {
+        if require_external() {
+            return Err(Error::Failed(format!(
+                "nostd --target {triple}: {why}; KAIFANG_REQUIRE_EXTERNAL=1 makes this a failure"
+            )));
+        }
+        println!(
+            "\n!!!!!!!! SKIPPED nostd --target {triple}: {why} (set KAIFANG_REQUIRE_EXTERNAL=1 to \
+             make this a failure) !!!!!!!!\n"
+        );
+        return Ok("skipped");
+    }
+    for check in &CHECKS {
+        println!(
+            "nostd: building {} for {triple} (cargo +nightly build -Zbuild-std=core,alloc \
+             --release)",
+            check.dir
+        );
+        let start = Instant::now();
+        let lib = cross_build(check, root, triple)?;
+        println!(
+            "nostd: OK, {} builds for {triple} ({})",
+            check.dir,
+            format_duration(start.elapsed())
+        );
+        report_size(&lib, check.object_prefix);
+    }
+    Ok("ok")
+}
+
+/// Builds one check crate for `triple` with nightly's `-Zbuild-std=core,alloc` in
+/// `<target>/nostd-cross` (shared by both crates: same profile, so core and alloc build once);
+/// returns the staticlib's path.
+fn cross_build(check: &Check, root: &Path, triple: &str) -> Result<std::path::PathBuf> {
+    let target = process::target_dir(root).join("nostd-cross");
+    let mut cmd = cargo_nightly();
+    cmd.current_dir(root.join(check.dir))
+        .env("CARGO_TARGET_DIR", &target)
+        .args([
+            "build",
+            "--release",
+            "-Zbuild-std=core,alloc",
+            "--target",
+            triple,
+        ]);
+    let output = process::run_captured(&mut cmd)?;
+    if !output.status.success() {
+        return Err(Error::Failed(format!(
+            "`{}` failed for {triple}:\n{}",
+            process::display(&cmd),
+            first_diagnostic(&String::from_utf8_lossy(&output.stderr))
+        )));
+    }
+    Ok(target.join(triple).join(check.staticlib))
 }
 
 /// Runs one proof.
@@ -232,34 +358,22 @@ fn diagnose_failure(check: &Check, stderr: &str) -> String {
 
 /// The `.text` bytes of kaifang-sign-core as firmware links it: the check staticlib (every
 /// public function called, dependencies LTO'd into the check crate's object), for the host, or
-/// for `cross` (e.g. `thumbv7em-none-eabihf`) with the nightly toolchain and `-Zbuild-std=core`.
+/// for `cross` (e.g. `thumbv7em-none-eabihf`) with the nightly toolchain and `-Zbuild-std`.
 pub(crate) fn sign_core_text(root: &Path, cross: Option<&str>) -> Result<u64> {
-    let dir = root.join(SIGN_CORE.dir);
-    let base = process::target_dir(root).join(SIGN_CORE.target);
-    let (output, lib) = match cross {
-        None => (build(&dir, &base, None)?, base.join(SIGN_CORE.staticlib)),
-        Some(triple) => {
-            let target = base.join("cross");
-            let mut cmd = std::process::Command::new("cargo");
-            cmd.current_dir(&dir)
-                .env("CARGO_TARGET_DIR", &target)
-                .args([
-                    "+nightly",
-                    "build",
-                    "--release",
-                    "-Zbuild-std=core",
-                    "--target",
-                    triple,
-                ]);
-            let lib = target.join(triple).join(SIGN_CORE.staticlib);
-            (process::run_captured(&mut cmd)?, lib)
+    let lib = match cross {
+        None => {
+            let dir = root.join(SIGN_CORE.dir);
+            let base = process::target_dir(root).join(SIGN_CORE.target);
+            let output = build(&dir, &base, None)?;
+            if !output.status.success() {
+                return Err(Error::Failed(first_diagnostic(&String::from_utf8_lossy(
+                    &output.stderr,
+                ))));
+            }
+            base.join(SIGN_CORE.staticlib)
         }
+        Some(triple) => cross_build(&SIGN_CORE, root, triple)?,
     };
-    if !output.status.success() {
-        return Err(Error::Failed(first_diagnostic(&String::from_utf8_lossy(
-            &output.stderr,
-        ))));
-    }
     let out = process::run_captured(std::process::Command::new("size").arg(&lib))?;
     if !out.status.success() {
         return Err(Error::Failed(format!(
@@ -359,6 +473,15 @@ error: could not compile `kaifang-nostd-check` (lib) due to 1 previous error
         assert!(text.starts_with("error[E0152]: found duplicate lang item `panic_impl`"));
         assert!(text.ends_with("due to 1 previous error"));
         assert!(diagnose_failure(&SIGN_CORE, CANARY_STD).contains("std reached"));
+    }
+
+    #[test]
+    fn rust_src_is_found_in_the_component_list() {
+        let listed = "cargo-x86_64-unknown-linux-gnu\nrust-src\nrustc-x86_64-unknown-linux-gnu\n";
+        assert!(has_rust_src(listed));
+        assert!(!has_rust_src(
+            "cargo-x86_64-unknown-linux-gnu\nrust-std-x86_64-unknown-linux-gnu\n"
+        ));
     }
 
     #[test]

@@ -28,6 +28,23 @@ pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
 }
 
+/// `cargo +nightly` through the rustup proxy on `PATH` (not `$CARGO`, the stable toolchain's own
+/// binary, which takes no `+toolchain`), without the outer cargo's toolchain variables.
+pub(crate) fn cargo_nightly() -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.arg("+nightly")
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTUP_TOOLCHAIN");
+    cmd
+}
+
+/// Whether a missing outside tool must fail a command instead of skipping it
+/// (`KAIFANG_REQUIRE_EXTERNAL=1`, set by `.ci/run`).
+pub(crate) fn require_external() -> bool {
+    std::env::var("KAIFANG_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
 /// A shell-like rendering of a command (`KEY=value cargo args...`) for headers and errors.
 pub(crate) fn display(cmd: &Command) -> String {
     let mut parts: Vec<String> = cmd
