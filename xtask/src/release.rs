@@ -724,13 +724,14 @@ fn find_cycle(graph: &BTreeMap<&str, BTreeSet<&str>>) -> Vec<String> {
     }
 }
 
-/// The crate names in the order cargo's output says it packaged them (`Packaging NAME vX`).
-fn cargo_packaging_order(lines: &[String]) -> Vec<String> {
+/// The crate names in the order cargo's output says it handled them with `verb`
+/// (`Packaging NAME vX`, `Uploading NAME vX`: the order it would publish in).
+fn cargo_order(lines: &[String], verb: &str) -> Vec<String> {
     lines
         .iter()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
-            (words.next() == Some("Packaging"))
+            (words.next() == Some(verb))
                 .then(|| words.next())
                 .flatten()
                 .map(str::to_owned)
@@ -738,14 +739,20 @@ fn cargo_packaging_order(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Checks that cargo's order contains exactly our crates and respects every dependency we
-/// computed (two valid orders may differ among independent crates).
-fn check_cargo_order(ours: &[String], cargos: &[String], packages: &[Package]) -> Result<()> {
+/// Checks that an order of cargo's (`what` it did in it) contains exactly our crates and
+/// respects every dependency we computed (two valid orders may differ among independent
+/// crates).
+fn check_cargo_order(
+    what: &str,
+    ours: &[String],
+    cargos: &[String],
+    packages: &[Package],
+) -> Result<()> {
     let a: BTreeSet<&String> = ours.iter().collect();
     let b: BTreeSet<&String> = cargos.iter().collect();
     if a != b || cargos.len() != ours.len() {
         return Err(Error::Failed(format!(
-            "cargo packaged [{}] but the publishable crates are [{}]",
+            "cargo {what} [{}] but the publishable crates are [{}]",
             cargos.join(", "),
             ours.join(", ")
         )));
@@ -770,7 +777,7 @@ fn check_cargo_order(ours: &[String], cargos: &[String], packages: &[Package]) -
             ) && theirs > mine
             {
                 return Err(Error::Failed(format!(
-                    "cargo packaged {} before {}, which it depends on",
+                    "cargo {what} {} before {}, which it depends on",
                     p.name, dep.name
                 )));
             }
@@ -1274,18 +1281,22 @@ fn verify_bumped(
     println!("{}", process::display(&cmd));
     let start = Instant::now();
     let lines = run_streaming(&mut cmd)?;
-    let cargos = cargo_packaging_order(&lines);
-    check_cargo_order(order, &cargos, &bumped)?;
+    let packaged = cargo_order(&lines, "Packaging");
+    check_cargo_order("packaged", order, &packaged, &bumped)?;
+    // With --dry-run cargo still walks its publish order, printing `Uploading` for each.
+    let uploaded = cargo_order(&lines, "Uploading");
+    check_cargo_order("would upload", order, &uploaded, &bumped)?;
     println!(
-        "\nrelease: every crate packaged{} in {} (cargo's order: {}; it respects every \
-         dependency of ours)",
+        "\nrelease: every crate packaged{} in {}; cargo's packaging order ({}) and upload order \
+         ({}) both respect every dependency of ours",
         if options.no_verify {
             ""
         } else {
             " and verified"
         },
         format_duration(start.elapsed()),
-        cargos.join(" -> ")
+        packaged.join(" -> "),
+        uploaded.join(" -> ")
     );
     Ok(())
 }
@@ -1479,14 +1490,14 @@ mod tests {
         );
         // cargo may order independent crates differently, never against a dependency.
         let cargos: Vec<String> = ["sign", "proto", "facade"].map(String::from).to_vec();
-        assert!(check_cargo_order(&ours, &cargos, &packages).is_ok());
+        assert!(check_cargo_order("packaged", &ours, &cargos, &packages).is_ok());
         let wrong: Vec<String> = ["proto", "sign", "facade"].map(String::from).to_vec();
         assert_eq!(
-            check_cargo_order(&ours, &wrong, &packages).unwrap_err(),
-            Error::Failed("cargo packaged proto before sign, which it depends on".into())
+            check_cargo_order("would upload", &ours, &wrong, &packages).unwrap_err(),
+            Error::Failed("cargo would upload proto before sign, which it depends on".into())
         );
         let missing: Vec<String> = ["sign", "proto"].map(String::from).to_vec();
-        assert!(check_cargo_order(&ours, &missing, &packages).is_err());
+        assert!(check_cargo_order("packaged", &ours, &missing, &packages).is_err());
     }
 
     #[test]
@@ -1657,19 +1668,26 @@ other = { version = "0.1.0" }
     }
 
     #[test]
-    fn cargo_output_gives_the_packaging_order() {
+    fn cargo_output_gives_its_orders() {
         let lines: Vec<String> = [
             "    Updating crates.io index",
             "   Packaging kaifang-proto-core v0.1.0 (/w/crates/proto-core)",
             "    Packaged 24 files, 207.2KiB (56.8KiB compressed)",
             "   Packaging kaifang-sign-core v0.1.0 (/w/crates/sign-core)",
             "   Verifying kaifang-proto-core v0.1.0 (/w/crates/proto-core)",
+            "   Uploading kaifang-sign-core v0.1.0 (/w/crates/sign-core)",
+            "warning: aborting upload due to dry run",
+            "   Uploading kaifang-proto-core v0.1.0 (/w/crates/proto-core)",
         ]
         .map(String::from)
         .to_vec();
         assert_eq!(
-            cargo_packaging_order(&lines),
+            cargo_order(&lines, "Packaging"),
             ["kaifang-proto-core", "kaifang-sign-core"]
+        );
+        assert_eq!(
+            cargo_order(&lines, "Uploading"),
+            ["kaifang-sign-core", "kaifang-proto-core"]
         );
     }
 
