@@ -522,17 +522,22 @@ fn validate(packages: &[Package], root: &Path, version: &Version) -> Vec<String>
             problems.push(format!("{} ({}): {what}", p.name, p.manifest_display(root)));
         };
         let required = [
-            ("description", &p.description),
-            ("license", &p.license),
-            ("repository", &p.repository),
-            ("rust-version", &p.rust_version),
+            (
+                "description",
+                &p.description,
+                "one line for crates.io's search and page",
+            ),
+            ("license", &p.license, "`license.workspace = true`"),
+            ("repository", &p.repository, "`repository.workspace = true`"),
+            (
+                "rust-version",
+                &p.rust_version,
+                "`rust-version.workspace = true`",
+            ),
         ];
-        for (field, value) in required {
+        for (field, value, fix) in required {
             if value.is_none() {
-                problem(format!(
-                    "`{field}` is missing (crates.io needs it; most fields come from \
-                     [workspace.package] with `{field}.workspace = true`)"
-                ));
+                problem(format!("`{field}` is missing ({fix})"));
             }
         }
         match &p.readme {
