@@ -54,7 +54,8 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 /// The configuration both transports take, with the same meaning in each.
 ///
 /// `Default`: connect timeout 10 s, total timeout 30 s, body limit 4 MiB, user agent
-/// [`DEFAULT_USER_AGENT`], skew learning on with a 2 s threshold.
+/// [`DEFAULT_USER_AGENT`], skew learning on with a 2 s threshold, 64 idle connections kept per
+/// host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
     /// Deadline for DNS resolution plus the TCP (and TLS) connection.
@@ -73,6 +74,11 @@ pub struct TransportConfig {
     /// The skew is updated only when it moves by more than this (`Date` has one-second
     /// resolution: keep it at 2 s or more).
     pub skew_threshold: Duration,
+    /// Idle keep-alive connections kept per host for reuse. Size it to the number of requests
+    /// your process runs at once: every request beyond it opens (and then closes) a connection
+    /// of its own, paying the TCP and TLS handshakes, and bursts of new connections are what
+    /// overflow a server's accept queue. (ureq's own default is 3.)
+    pub max_idle_per_host: usize,
 }
 
 impl Default for TransportConfig {
@@ -84,6 +90,7 @@ impl Default for TransportConfig {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             learn_skew: true,
             skew_threshold: Duration::from_secs(2),
+            max_idle_per_host: 64,
         }
     }
 }

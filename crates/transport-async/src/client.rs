@@ -78,6 +78,7 @@ impl AsyncClient {
             .timeout(c.total_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(c.user_agent.as_str())
+            .pool_max_idle_per_host(c.max_idle_per_host)
             .no_proxy()
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", chain(&e))))?;

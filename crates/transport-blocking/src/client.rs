@@ -82,6 +82,8 @@ impl BlockingClient {
             .http_status_as_error(false)
             .proxy(None)
             .user_agent(c.user_agent.as_str())
+            .max_idle_connections_per_host(c.max_idle_per_host)
+            .max_idle_connections(c.max_idle_per_host.max(10))
             .build();
         Ok(Self {
             core,
