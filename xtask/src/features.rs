@@ -24,7 +24,7 @@ const PLATFORMS: &[&str] = &["tianyi", "zhiyun", "device", "tf56", "ilab"];
 const TRANSPORTS: &[&str] = &["blocking", "async"];
 
 /// The features also checked on their own (besides the platforms).
-const ALONE: &[&str] = &["blocking", "async", "sandbox", "full"];
+const ALONE: &[&str] = &["blocking", "async", "sandbox", "redis", "full"];
 
 /// The feature lists to check, in order; the empty list is `--no-default-features` alone.
 pub(crate) fn combinations() -> Vec<String> {
@@ -155,6 +155,7 @@ mod tests {
                 "blocking",
                 "async",
                 "sandbox",
+                "redis",
                 "full",
             ]
         );

@@ -15,6 +15,7 @@
 //! | `blocking` | `blocking` | The blocking transport (ureq) and its token manager | `kaifang-transport-blocking` (+ `ureq` with rustls/ring, `tracing`) |
 //! | `async` | `asynch` | The async transport (reqwest + tokio) and its token manager | `kaifang-transport-async` (+ `reqwest`, `rustls`/ring, `tokio`, `tracing`) |
 //! | `sandbox` | `sandbox` | The local emulator of all five platforms | `kaifang-sandbox`, which depends on all five `kaifang-proto-*` crates (device with `server`) and `axum`, `hyper`, `tokio`, `toml`, `clap` |
+//! | `redis` | `redis` | The Redis token store: one token per app shared by every process of a fleet (set-if-newer, fenced refresh lock) | `kaifang-store-redis` (+ `redis` with Lua scripts and tokio connections) |
 //! | `full` | all of the above | | all of the above |
 //!
 //! The platform features are independent of the transport features: a platform crate is
@@ -228,3 +229,7 @@ pub use kaifang_transport_async as asynch;
 #[cfg(feature = "sandbox")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sandbox")))]
 pub use kaifang_sandbox as sandbox;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use kaifang_store_redis as redis;
