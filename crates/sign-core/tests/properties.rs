@@ -62,6 +62,21 @@ proptest! {
         prop_assert_eq!(signer.decrypt_params_hex(&params, &mut out).unwrap(), plain.as_bytes());
     }
 
+    /// `sign` assembles short strings-to-sign on the stack and streams long ones: both paths
+    /// equal the one-shot HMAC over the whole string (lengths around the 512-byte switch).
+    #[test]
+    fn tianyi_sign_equals_one_shot_hmac(params in "[0-9a-f]{0,700}", app_id in "[0-9]{1,20}", ts in any::<u64>(), version in "(v?[12]\\.[01])") {
+        use kaifang_sign_core::mac::HmacSha256Key;
+        use kaifang_sign_core::tianyi::StringToSign;
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let sts = StringToSign { app_id: &app_id, client_type: 3, params: &params, timestamp: ts, version: &version };
+        let whole = sts.to_string();
+        let expected = HmacSha256Key::new(secret).sign(whole.as_bytes());
+        let got = TianyiSigner::new(secret).sign(&sts, HexCase::Lower);
+        let expected = hex::HexString::<64>::encode(&expected, HexCase::Lower);
+        prop_assert_eq!(got.as_str(), expected.as_str());
+    }
+
     #[test]
     fn unquote_matches_lossy_reference(input in "([a-zA-Z0-9+/=._~-]|%[0-9a-fA-F]{2}|%|天){0,60}") {
         let mut out = vec![0u8; input.len()];
