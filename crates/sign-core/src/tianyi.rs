@@ -116,8 +116,10 @@ impl fmt::Display for StringToSign<'_> {
     }
 }
 
-/// The stack buffer [`TianyiSigner::sign`] assembles a string-to-sign in before hashing it.
-const STS_STACK_BYTES: usize = 512;
+/// The stack buffer [`TianyiSigner::sign`] assembles a string-to-sign in before hashing it:
+/// room for private params of up to about 130 plaintext bytes (hex-encoded ciphertext) plus the
+/// other fields, while costing firmware stacks little; longer strings are streamed.
+const STS_STACK_BYTES: usize = 320;
 
 /// Hex length of the encrypted params for a plaintext of `plain_len` bytes.
 pub const fn params_hex_len(plain_len: usize) -> Option<usize> {

@@ -63,7 +63,7 @@ proptest! {
     }
 
     /// `sign` assembles short strings-to-sign on the stack and streams long ones: both paths
-    /// equal the one-shot HMAC over the whole string (lengths around the 512-byte switch).
+    /// equal the one-shot HMAC over the whole string (lengths around the 320-byte switch).
     #[test]
     fn tianyi_sign_equals_one_shot_hmac(params in "[0-9a-f]{0,700}", app_id in "[0-9]{1,20}", ts in any::<u64>(), version in "(v?[12]\\.[01])") {
         use kaifang_sign_core::mac::HmacSha256Key;
