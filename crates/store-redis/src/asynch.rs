@@ -2,7 +2,6 @@
 
 use core::fmt;
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kaifang_proto_core::Error;
@@ -12,6 +11,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisResult};
 
 use crate::config::RedisStoreConfig;
+use crate::conn::Conn;
 use crate::error::{Op, breaks_connection, is_stale, store_error};
 use crate::keys::Keys;
 use crate::scripts;
@@ -37,18 +37,12 @@ use crate::scripts;
 /// # let _ = tokens; Ok(()) }
 /// ```
 pub struct AsyncRedisStore {
-    config: RedisStoreConfig,
-    password: Option<String>,
-    client: redis::Client,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    inner: Conn<MultiplexedConnection>,
 }
 
 impl fmt::Debug for AsyncRedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncRedisStore")
-            .field("config", &self.config)
-            .field("connected", &self.lock().is_some())
-            .finish()
+        self.inner.debug("AsyncRedisStore", f)
     }
 }
 
@@ -58,19 +52,13 @@ impl AsyncRedisStore {
     /// # Errors
     /// [`Error::Config`] when the URL is not a Redis URL (the message does not quote it).
     pub fn open(config: RedisStoreConfig) -> Result<Self, Error> {
-        let (client, password) = config.client()?;
-        Ok(Self {
-            config,
-            password,
-            client,
-            conn: Mutex::new(None),
-        })
+        Conn::open(config).map(|inner| Self { inner })
     }
 
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &RedisStoreConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// One round trip (`PING`), connecting first if needed.
@@ -87,30 +75,26 @@ impl AsyncRedisStore {
     }
 
     fn keys(&self, key: &TokenKey) -> Keys {
-        Keys::new(&self.config.prefix, key)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Option<MultiplexedConnection>> {
-        // Only ever held to clone or replace the handle, never across an await.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        Keys::new(&self.inner.config.prefix, key)
     }
 
     /// The shared connection (a cheap clone), made first if there is none, and whether it was
     /// already there. Two tasks that find none at once both connect; the last one's connection
     /// is kept, the other is dropped.
     async fn connection(&self) -> Result<(MultiplexedConnection, bool), Error> {
-        if let Some(c) = self.lock().as_ref() {
+        if let Some(c) = self.inner.slot().as_ref() {
             return Ok((c.clone(), true));
         }
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.config.connect_timeout))
-            .set_response_timeout(Some(self.config.response_timeout));
+            .set_connection_timeout(Some(self.inner.config.connect_timeout))
+            .set_response_timeout(Some(self.inner.config.response_timeout));
         let conn = self
+            .inner
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| store_error(Op::Connect, &e, self.password.as_deref()))?;
-        *self.lock() = Some(conn.clone());
+            .map_err(|e| store_error(Op::Connect, &e, self.inner.password.as_deref()))?;
+        *self.inner.slot() = Some(conn.clone());
         Ok((conn, false))
     }
 
@@ -128,11 +112,11 @@ impl AsyncRedisStore {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let pw = self.password.as_deref();
+        let pw = self.inner.password.as_deref();
         if !breaks_connection(&e) {
             return Err(store_error(op, &e, pw));
         }
-        *self.lock() = None;
+        *self.inner.slot() = None;
         if !(reused && is_stale(&e)) {
             tracing::debug!(op = ?op, "redis connection dropped; the next operation reconnects");
             return Err(store_error(op, &e, pw));
@@ -141,7 +125,7 @@ impl AsyncRedisStore {
         let (conn, _) = self.connection().await?;
         f(conn).await.map_err(|e| {
             if breaks_connection(&e) {
-                *self.lock() = None;
+                *self.inner.slot() = None;
             }
             store_error(op, &e, pw)
         })
@@ -158,7 +142,8 @@ impl AsyncRedisStore {
     }
 
     async fn set_if_newer_async(&self, key: &TokenKey, token: &StoredToken) -> Result<bool, Error> {
-        let Some(inv) = scripts::set_if_newer(&self.keys(key), token, self.config.clock.now())
+        let Some(inv) =
+            scripts::set_if_newer(&self.keys(key), token, self.inner.config.clock.now())
         else {
             return Ok(false);
         };
@@ -187,7 +172,7 @@ impl AsyncRedisStore {
     ) -> Result<Option<Fence>, Error> {
         let inv = &scripts::try_lock(&self.keys(key), lease, owner);
         // The lease is counted from before the request (see `RedisStore::try_lock`).
-        let sent = self.config.clock.now();
+        let sent = self.inner.config.clock.now();
         let fence = self
             .run(Op::TryLock, |mut c| async move {
                 inv.invoke_async::<i64>(&mut c).await

@@ -1,7 +1,6 @@
 //! [`RedisStore`]: the store on a blocking connection.
 
 use core::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kaifang_proto_core::Error;
@@ -10,6 +9,7 @@ use kaifang_proto_core::token::Fingerprint;
 use redis::{Connection, RedisResult};
 
 use crate::config::RedisStoreConfig;
+use crate::conn::Conn;
 use crate::error::{Op, breaks_connection, is_stale, store_error};
 use crate::keys::Keys;
 use crate::scripts;
@@ -31,18 +31,12 @@ use crate::scripts;
 /// # let _ = stored; Ok(()) }
 /// ```
 pub struct RedisStore {
-    config: RedisStoreConfig,
-    password: Option<String>,
-    client: redis::Client,
-    conn: Mutex<Option<Connection>>,
+    inner: Conn<Connection>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("config", &self.config)
-            .field("connected", &self.lock().is_some())
-            .finish()
+        self.inner.debug("RedisStore", f)
     }
 }
 
@@ -52,19 +46,13 @@ impl RedisStore {
     /// # Errors
     /// [`Error::Config`] when the URL is not a Redis URL (the message does not quote it).
     pub fn open(config: RedisStoreConfig) -> Result<Self, Error> {
-        let (client, password) = config.client()?;
-        Ok(Self {
-            config,
-            password,
-            client,
-            conn: Mutex::new(None),
-        })
+        Conn::open(config).map(|inner| Self { inner })
     }
 
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &RedisStoreConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// One round trip (`PING`), connecting first if needed.
@@ -77,22 +65,17 @@ impl RedisStore {
     }
 
     fn keys(&self, key: &TokenKey) -> Keys {
-        Keys::new(&self.config.prefix, key)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
-        // A panic while holding the guard leaves at worst a connection mid-command, which the
-        // next command's I/O error drops; the Option itself is always consistent.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        Keys::new(&self.inner.config.prefix, key)
     }
 
     fn connect(&self) -> Result<Connection, Error> {
-        let pw = self.password.as_deref();
+        let pw = self.inner.password.as_deref();
         let conn = self
+            .inner
             .client
-            .get_connection_with_timeout(self.config.connect_timeout)
+            .get_connection_with_timeout(self.inner.config.connect_timeout)
             .map_err(|e| store_error(Op::Connect, &e, pw))?;
-        let timeout = Some(nonzero(self.config.response_timeout));
+        let timeout = Some(nonzero(self.inner.config.response_timeout));
         conn.set_read_timeout(timeout)
             .and_then(|()| conn.set_write_timeout(timeout))
             .map_err(|e| store_error(Op::Connect, &e, pw))?;
@@ -104,7 +87,7 @@ impl RedisStore {
     /// network cut it since its last use), `f` runs once more on a fresh connection, so the
     /// first operation after an outage does not fail for nothing.
     fn run<T>(&self, op: Op, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, Error> {
-        let mut guard = self.lock();
+        let mut guard = self.inner.slot();
         let reused = guard.is_some();
         let conn = match guard.as_mut() {
             Some(c) => c,
@@ -115,12 +98,12 @@ impl RedisStore {
             Err(e) => e,
         };
         if !breaks_connection(&e) {
-            return Err(store_error(op, &e, self.password.as_deref()));
+            return Err(store_error(op, &e, self.inner.password.as_deref()));
         }
         *guard = None;
         if !(reused && is_stale(&e)) {
             tracing::debug!(op = ?op, "redis connection dropped; the next operation reconnects");
-            return Err(store_error(op, &e, self.password.as_deref()));
+            return Err(store_error(op, &e, self.inner.password.as_deref()));
         }
         tracing::debug!(op = ?op, "stale redis connection; retrying once on a new one");
         let conn = guard.insert(self.connect()?);
@@ -128,7 +111,7 @@ impl RedisStore {
             if breaks_connection(&e) {
                 *guard = None;
             }
-            store_error(op, &e, self.password.as_deref())
+            store_error(op, &e, self.inner.password.as_deref())
         })
     }
 }
@@ -146,7 +129,8 @@ impl TokenStore for RedisStore {
     }
 
     fn set_if_newer(&self, key: &TokenKey, token: &StoredToken) -> Result<bool, Error> {
-        let Some(inv) = scripts::set_if_newer(&self.keys(key), token, self.config.clock.now())
+        let Some(inv) =
+            scripts::set_if_newer(&self.keys(key), token, self.inner.config.clock.now())
         else {
             return Ok(false);
         };
@@ -169,7 +153,7 @@ impl TokenStore for RedisStore {
         let inv = scripts::try_lock(&self.keys(key), lease, owner);
         // The lease is counted from before the request: the end we report is never later than
         // the server's.
-        let sent = self.config.clock.now();
+        let sent = self.inner.config.clock.now();
         let fence = self.run(Op::TryLock, |c| inv.invoke::<i64>(c))?;
         scripts::read_try_lock(fence, owner, lease, sent)
     }

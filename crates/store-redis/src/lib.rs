@@ -65,6 +65,7 @@
 mod asynch;
 mod blocking;
 mod config;
+mod conn;
 mod error;
 pub mod keys;
 pub mod scripts;
