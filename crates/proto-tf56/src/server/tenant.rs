@@ -154,6 +154,7 @@ pub enum InvalidTokenStyle {
     /// RFC 6750: HTTP 401 `{"error":"invalid_token","error_description":…}` with
     /// `WWW-Authenticate: Bearer error="invalid_token"` (Spring Security OAuth's behaviour).
     #[default]
+    #[serde(rename = "oauth", alias = "o_auth")]
     OAuth,
     /// The business envelope in an HTTP 200: `{"result":"error","code":"401","msg":…,"data":null}`.
     Gateway,
@@ -233,5 +234,27 @@ impl Tenant {
     /// The user with this name.
     pub fn user(&self, username: &str) -> Option<&ServerUser> {
         self.users.iter().find(|u| u.username == username)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sandbox writes and documents `"oauth"`; serde's snake_case of `OAuth` would be
+    /// `"o_auth"` (still accepted).
+    #[test]
+    fn invalid_token_style_reads_what_the_sandbox_writes() {
+        for (text, style) in [
+            ("\"oauth\"", InvalidTokenStyle::OAuth),
+            ("\"o_auth\"", InvalidTokenStyle::OAuth),
+            ("\"gateway\"", InvalidTokenStyle::Gateway),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<InvalidTokenStyle>(text).unwrap(),
+                style
+            );
+        }
+        assert!(serde_json::from_str::<InvalidTokenStyle>("\"bearer\"").is_err());
     }
 }
