@@ -269,9 +269,7 @@ impl Builder {
     /// sections, a route conflict, or a bind failure.
     pub async fn start(self) -> Result<SandboxHandle, SandboxError> {
         let (state, router, addr) = self.prepare()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| SandboxError::Bind { addr, source })?;
+        let listener = listen(addr).map_err(|source| SandboxError::Bind { addr, source })?;
         let local = listener
             .local_addr()
             .map_err(|source| SandboxError::Bind { addr, source })?;
@@ -692,6 +690,25 @@ async fn truncated(resp: Response) -> Response {
         }
     });
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// How many connections the kernel may hold for the accept loop (capped by
+/// `net.core.somaxconn`). tokio's `bind` asks for 1024; a burst of a thousand clients
+/// connecting at once on a loaded 2-core machine overflowed that queue (resets, seen in the
+/// Redis fleet test), so the sandbox asks for the usual kernel maximum.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`ACCEPT_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind` sets it).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
