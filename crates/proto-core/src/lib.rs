@@ -69,6 +69,7 @@ pub mod explain;
 pub mod lifecycle;
 pub mod redact;
 pub mod secret;
+pub mod time;
 pub mod token;
 pub mod transport;
 

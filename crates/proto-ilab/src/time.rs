@@ -7,6 +7,8 @@
 //! assert_eq!(display(1_711_189_628_122), "2024-03-23 18:27:08");
 //! ```
 
+use kaifang_proto_core::time::civil_from_days;
+
 /// Beijing time's offset from UTC in ms.
 pub const UTC_OFFSET_MS: i64 = 8 * 3_600_000;
 
@@ -24,21 +26,6 @@ pub fn display(unix_ms: i64) -> String {
         of_day % 3600 / 60,
         of_day % 60
     )
-}
-
-/// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian; Howard
-/// Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
